@@ -1,0 +1,114 @@
+"""lxctool's command line: click lives here, and errors become exit codes in one place.
+
+Exit codes (DESIGN.md): 0 done; 1 failed while acting or could not act; 2 refused before any
+change; 3 a check found a difference; exec returns the command's own code (125/126/127 when
+lxctool could not run it).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from .. import __version__
+from ..errors import LxctoolError
+
+FORMATS = ("table", "json", "csv")
+
+
+class App:
+    """Shared state of one invocation: the LXD connection and host probe, made on first use."""
+
+    def __init__(self, project: str | None) -> None:
+        self.project = project
+        self._lxd: Any = None
+        self._caps: Any = None
+
+    @property
+    def lxd(self) -> Any:
+        """The LXD connection (checked to answer)."""
+        if self._lxd is None:
+            from ..lxd import Lxd
+
+            self._lxd = Lxd(project=self.project)
+        return self._lxd
+
+    @property
+    def caps(self) -> Any:
+        """This host's capabilities, probed once."""
+        if self._caps is None:
+            from ..host import HostCapabilities
+
+            self._caps = HostCapabilities.probe()
+        return self._caps
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--format table|json|csv (LXCTOOL_FORMAT)."""
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                        envvar="LXCTOOL_FORMAT", show_default=True,
+                        help="Output: a table for people, json or csv for tools.")(func)
+
+
+def emit(text: str) -> None:
+    """Data goes to stdout."""
+    click.echo(text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME",
+              help="LXD project to work in (default: LXD's default project). Env: LXCTOOL_PROJECT.")
+@click.version_option(__version__, prog_name="lxctool")
+@click.pass_context
+def cli(ctx: click.Context, project: str | None) -> None:
+    """Provision LXD system containers with cgroup limits, and show what the kernel enforces.
+
+    \b
+    Quick start (after scripts/setup-host.sh):
+      lxctool launch web1 --cpu 1 --mem 512MB
+      lxctool info web1          # configured limits beside the kernel's values
+      lxctool list
+    Exit codes: 0 done, 1 failed while acting, 2 refused before any change,
+    3 a check found a difference.
+    """
+    ctx.obj = App(project)
+
+
+def _report(exc: LxctoolError) -> None:
+    lines = getattr(exc, "errors", None) or [exc.message]
+    for line in lines:
+        click.echo(f"lxctool: error: {line}", err=True)
+    if exc.hint:
+        click.echo(f"lxctool: hint: {exc.hint}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, map expected failures to exit codes without a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="lxctool", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("lxctool: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("lxctool: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LxctoolError as exc:
+        _report(exc)
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+from . import doctor, image, instances  # noqa: E402  (commands register on the group above)
+
+for _module in (instances, doctor, image):
+    _module.register(cli)

@@ -1,0 +1,28 @@
+"""`lxctool doctor`."""
+
+from __future__ import annotations
+
+import click
+
+from . import App, emit, format_option, pass_app
+
+
+@click.command()
+@format_option
+@pass_app
+def doctor(app: App, fmt: str) -> int:
+    """Check this host: what it can enforce, and lxctool's daemon, pool, bridge, rule and profile.
+
+    Exits 1 when something lxctool needs is missing; each such line says how to fix it.
+    """
+    from ..doctor import run_checks
+    from ..render import render
+
+    rows = run_checks(app.lxd, app.caps)
+    emit(render(rows, ["check", "status", "detail", "fix"], fmt))
+    return 1 if any(r["status"] == "missing" and r["needed"] for r in rows) else 0
+
+
+def register(group: click.Group) -> None:
+    """Add doctor."""
+    group.add_command(doctor)

@@ -1,0 +1,236 @@
+"""Container commands: launch, list, info, limits, start, stop, restart, delete, exec."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from . import App, emit, format_option, pass_app
+
+LIST_COLUMNS = ["name", "state", "ipv4", "limits", "processes", "memory_bytes"]
+
+
+def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The limit options shared by launch and limits (values are parsed, with field names, in spec)."""
+    opts = [
+        click.option("--cpu", metavar="VALUE", help="CPUs: N (count), 0-1 / 0,2 / 1-1 (pin a set), "
+                     "or 0.5 / 1.5 (a hard quota in CPUs, as docker --cpus)."),
+        click.option("--cpu-allowance", metavar="N%|Xms/Yms",
+                     help="CPU time: N% is a soft share; Xms/Yms a hard quota per period."),
+        click.option("--mem", metavar="SIZE", help="Memory limit: 512MB (10^6) or 512MiB (2^20)."),
+        click.option("--swap/--no-swap", default=None, help="Allow or forbid swap (limits.memory.swap)."),
+        click.option("--processes", metavar="N", help="Most processes/threads (limits.processes)."),
+        click.option("--disk", metavar="SIZE", help="Root disk size (needs a pool that enforces quotas)."),
+        click.option("--disk-read", metavar="RATE", help="Root disk read limit: 10MB (bytes/s) or 100iops."),
+        click.option("--disk-write", metavar="RATE", help="Root disk write limit: 10MB (bytes/s) or 100iops."),
+        click.option("--net-in", metavar="RATE", help="Traffic into the container: 10Mbit (bits/s)."),
+        click.option("--net-out", metavar="RATE", help="Traffic out of the container: 10Mbit (bits/s)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
+    from ..spec import option_label, parse_limits
+
+    raw = {key: kw.pop(key.replace("-", "_")) for key in
+           ("cpu", "cpu-allowance", "mem", "swap", "processes", "disk", "disk-read", "disk-write",
+            "net-in", "net-out")}
+    return parse_limits(raw, option_label, errors)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--image", default="busybox", envvar="LXCTOOL_IMAGE", show_default=True,
+              help="Image alias (a recipe name from images/). Env: LXCTOOL_IMAGE.")
+@limit_options
+@click.option("--profile", "profiles", multiple=True, metavar="P",
+              help="A limit profile: a file profiles/P.yaml (kept in step as LXD profile lxctool-P), "
+                   "else an existing LXD profile. Repeatable; options override it.")
+@click.option("--network", default="lxctool0", envvar="LXCTOOL_NETWORK", show_default=True,
+              help="Managed bridge for eth0. Env: LXCTOOL_NETWORK.")
+@click.option("--ip", metavar="ADDR", help="Fixed IPv4 on the bridge (default: DHCP).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it has its IPv4.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Seconds to wait for the IPv4.")
+@click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
+@format_option
+@pass_app
+def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: str, ip: str | None,
+           wait: bool, timeout: float, dry_run: bool, fmt: str, **kw: Any) -> None:
+    """Create and start container NAME with limits; wait for its IPv4 and report it.
+
+    \b
+    Examples:
+      lxctool launch web1 --cpu 1 --mem 512MB
+      lxctool launch exp --cpu 0.25 --mem 128MB --no-swap --processes 50
+      lxctool launch db --profile medium --ip 10.191.0.20
+    """
+    from ..errors import SpecError
+    from ..instances import apply_launch, prepare_launch
+    from ..render import render
+    from ..spec import LaunchSpec
+
+    errors: list[str] = []
+    limits = _limits_from(kw, errors)
+    if errors:
+        raise SpecError(errors)
+    spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=network,
+                      ip=ip, wait=wait, timeout=timeout)
+    plan = prepare_launch(app.lxd, spec, app.caps)
+    if dry_run:
+        for op in plan.ops:
+            emit(op.describe())
+        return
+    result = apply_launch(app.lxd, plan)
+    emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
+
+
+@click.command(name="list")
+@click.option("--all", "all_instances", is_flag=True, help="Also containers lxctool did not create.")
+@format_option
+@pass_app
+def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
+    """List containers with state, IPv4, limits, processes and memory (one API request)."""
+    from ..instances import list_rows
+    from ..render import render
+
+    rows = list_rows(app.lxd, all_instances)
+    emit(render(rows, LIST_COLUMNS + (["memory_limit_bytes"] if fmt != "table" else []), fmt))
+
+
+def _limits_table(data: dict[str, Any], fmt: str) -> str:
+    from ..render import render
+
+    return render(data["limits"], ["limit", "configured", "effective_text", "source"], fmt,
+                  headers=["limit", "configured (LXD)", "effective (kernel)", "read from"], data=data)
+
+
+@click.command()
+@click.argument("name")
+@format_option
+@pass_app
+def info(app: App, name: str, fmt: str) -> None:
+    """Show each limit of NAME as configured in LXD and as enforced by the kernel, plus usage."""
+    from ..info import info as gather
+    from ..render import render
+
+    data = gather(app.lxd, name)
+    if fmt != "table":
+        emit(_limits_table(data, fmt))
+        return
+    emit(f"name: {data['name']}  state: {data['state']}  ipv4: {', '.join(data['ipv4']) or '-'}  "
+         f"pid: {data['pid'] or '-'}  veth: {data['host_veth'] or '-'}  cgroups: {data['cgroup_layout']}")
+    emit("")
+    emit(_limits_table(data, fmt))
+    emit("")
+    emit(render([data["usage"]], list(data["usage"]), fmt))
+
+
+@click.command()
+@click.argument("name")
+@limit_options
+@click.option("--dry-run", is_flag=True, help="Print the change and make none.")
+@format_option
+@pass_app
+def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
+    """Show NAME's limits, or change them live and show before and after.
+
+    \b
+    Examples:
+      lxctool limits web1                      # show
+      lxctool limits web1 --mem 1GB --cpu 0.5  # change while it runs
+    """
+    from ..errors import SpecError
+    from ..info import info as gather
+    from ..instances import apply_limits, prepare_limits
+    from ..render import render
+
+    errors: list[str] = []
+    new = _limits_from(kw, errors)
+    if errors:
+        raise SpecError(errors)
+    if new.is_empty():
+        emit(_limits_table(gather(app.lxd, name), fmt))
+        return
+    _, ops = prepare_limits(app.lxd, name, new, app.caps)
+    if dry_run or not ops:
+        emit("\n".join(op.describe() for op in ops) or f"{name}: limits already as asked; nothing to change")
+        return
+    before = {r["limit"]: r for r in gather(app.lxd, name)["limits"]}
+    apply_limits(app.lxd, ops)
+    after = gather(app.lxd, name)["limits"]
+    rows = [{"limit": r["limit"],
+             "configured_before": before.get(r["limit"], {}).get("configured"),
+             "effective_before": before.get(r["limit"], {}).get("effective_text"),
+             "configured": r["configured"], "effective": r["effective_text"]} for r in after
+            if before.get(r["limit"], {}).get("effective_text") != r["effective_text"]
+            or before.get(r["limit"], {}).get("configured") != r["configured"]]
+    emit(render(rows, ["limit", "configured_before", "effective_before", "configured", "effective"], fmt))
+
+
+def _state_command(action: str, doc: str) -> click.Command:
+    @click.command(name=action, help=doc)
+    @click.argument("names", nargs=-1, required=True, metavar="NAME...")
+    @click.option("--force", is_flag=True, help="Do not wait for a clean shutdown.")
+    @format_option
+    @pass_app
+    def command(app: App, names: tuple[str, ...], force: bool, fmt: str) -> None:
+        from ..instances import change_state
+        from ..render import render
+
+        rows = change_state(app.lxd, list(names), action, force)
+        emit(render(rows, ["name", "state", "ipv4"], fmt))
+
+    return command
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.option("--force", is_flag=True, help="Also delete containers lxctool did not create.")
+@pass_app
+def delete(app: App, names: tuple[str, ...], force: bool) -> None:
+    """Stop and delete containers (only those lxctool created, unless --force)."""
+    from ..instances import delete as do_delete
+
+    for name in do_delete(app.lxd, list(names), force):
+        click.echo(f"lxctool: deleted {name}", err=True)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
+@pass_app
+def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) -> int:  # noqa: A001
+    """Run COMMAND in NAME (write it after --); exit with its exit code.
+
+    \b
+    125: lxctool could not run it (no such container, not running, daemon down)
+    126: not executable    127: not found
+    Example: lxctool exec web1 -- ps
+    """
+    from ..errors import LxctoolError
+    from ..instances import require_running
+
+    try:
+        require_running(app.lxd, name)
+        environment = dict(e.split("=", 1) for e in env if "=" in e)
+        result = app.lxd.exec(name, list(command), env=environment)
+    except LxctoolError as exc:
+        click.echo(f"lxctool: error: {exc.message}", err=True)
+        return 125
+    click.echo(result.stdout, nl=False)
+    click.echo(result.stderr, nl=False, err=True)
+    return result.exit_code
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the lxctool group."""
+    for cmd in (launch, list_cmd, info, limits, delete, exec):
+        group.add_command(cmd)
+    group.add_command(_state_command("start", "Start stopped containers."))
+    group.add_command(_state_command("stop", "Stop running containers (cleanly; --force kills)."))
+    group.add_command(_state_command("restart", "Restart containers."))

@@ -1,0 +1,60 @@
+"""Exceptions raised by lxctool's core; cli/ maps them to exit codes (DESIGN.md table)."""
+
+from __future__ import annotations
+
+
+class LxctoolError(Exception):
+    """Base of every expected failure. exit_code follows DESIGN.md."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class SpecError(LxctoolError):
+    """Invalid or conflicting input; refused before any change."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[str] | str) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+class PreflightError(LxctoolError):
+    """A pre-flight check refused the operation before any change (name taken, unknown image...)."""
+
+    exit_code = 2
+
+
+class NotFound(PreflightError):
+    """A named container, image, network or profile does not exist."""
+
+
+class Unsupported(PreflightError):
+    """This host cannot enforce what was asked."""
+
+
+class LxdError(LxctoolError):
+    """LXD refused or failed an operation."""
+
+    exit_code = 1
+
+
+class DaemonUnreachable(LxdError):
+    """The LXD daemon does not answer on its socket."""
+
+
+class Timeout(LxctoolError):
+    """Waited too long for something (an IPv4, an operation)."""
+
+    exit_code = 1
+
+
+class CheckFailed(LxctoolError):
+    """A check ran and found a difference (verify, net check, plan --check)."""
+
+    exit_code = 3

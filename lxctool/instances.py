@@ -1,0 +1,326 @@
+"""Container lifecycle: launch (validate -> plan -> apply), list, start/stop/delete, live limits."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import limits as limitmap
+from . import paths
+from .errors import LxdError, PreflightError, SpecError, Timeout
+from .host import HostCapabilities, pool_enforces_quota
+from .lxd import ApiError, Lxd, ipv4_addresses, wait_until
+from .plan import Op, plan_launch, plan_limits
+from .spec import LaunchSpec, Limits, check_limits_for_host, check_name, load_profile_file, option_label
+
+BASE_PROFILE = "lxctool"
+MANAGED_KEY = "user.lxctool.managed"
+FILE_PROFILE_PREFIX = "lxctool-"
+SETUP_HINT = "run scripts/setup-host.sh"
+
+
+def progress(message: str) -> None:
+    """Talk goes to stderr."""
+    print(f"lxctool: {message}", file=sys.stderr, flush=True)
+
+
+def is_managed(inst: dict[str, Any]) -> bool:
+    """Whether lxctool created this instance (its own config carries the marker)."""
+    return (inst.get("config") or {}).get(MANAGED_KEY) == "true"
+
+
+def with_device_limits(base: dict[str, dict[str, Any]], keys: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Full device definitions (LXD replaces devices whole) with limit keys set on top of base."""
+    out = {}
+    for dname, dkeys in keys.items():
+        if dname not in base:
+            continue
+        out[dname] = {**base[dname], **dkeys}
+    return out
+
+
+@dataclass
+class LaunchPlan:
+    """A validated launch: the ops to apply and what they need."""
+
+    spec: LaunchSpec
+    body: dict[str, Any]
+    ops: list[Op] = field(default_factory=list)
+
+
+def _file_profile(lxd: Lxd, path: Path, base_devices: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any], Limits]:
+    """Turn a profile file into (LXD profile name, profile body, its limits)."""
+    limits = load_profile_file(path)
+    config, dev_keys = limitmap.limits_to_lxd(limits)
+    from .spec import profile_description
+
+    body = {"config": config, "devices": with_device_limits(base_devices, dev_keys),
+            "description": f"lxctool profile from {path.name}: {profile_description(path)}".strip()}
+    return FILE_PROFILE_PREFIX + path.stem, body, limits
+
+
+def _check_ip(lxd: Lxd, network: dict[str, Any], ip: str, errors: list[str]) -> None:
+    """Errors unless ip is a free host address of the network's IPv4 subnet."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        errors.append(f"--ip: {ip!r} is not an IPv4 address")
+        return
+    cidr = (network.get("config") or {}).get("ipv4.address") or ""
+    if not cidr or cidr == "none":
+        errors.append(f"--ip: network {network['name']} has no IPv4 subnet")
+        return
+    iface = ipaddress.IPv4Interface(cidr)
+    net = iface.network
+    if addr not in net:
+        errors.append(f"--ip: {ip} is outside {network['name']}'s subnet {net}; use an address in {net}")
+    elif addr in (net.network_address, net.broadcast_address, iface.ip):
+        errors.append(f"--ip: {ip} is the network, broadcast or gateway address of {net}; use another")
+    else:
+        used = {lease.get("address"): lease.get("hostname") for lease in lxd.network_leases(network["name"])}
+        if ip in used:
+            errors.append(f"--ip: {ip} is already in use on {network['name']} (by {used[ip]})")
+
+
+def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities) -> LaunchPlan:
+    """Observe the host and validate everything; raise SpecError listing every problem."""
+    errors: list[str] = check_name(spec.name)
+    errors += check_limits_for_host(spec.limits, caps.cpus, option_label)
+    if not errors and lxd.instance(spec.name) is not None:
+        errors.append(f"NAME: {spec.name!r} is already taken by an existing container; "
+                      "choose another name or `lxctool delete` it")
+    base = lxd.profile(BASE_PROFILE)
+    if base is None:
+        raise PreflightError(f"--profile: the base profile {BASE_PROFILE!r} is missing; {SETUP_HINT}")
+    if lxd.image_alias(spec.image) is None:
+        errors.append(f"--image: no image {spec.image!r} on this host; build it with "
+                      f"`lxctool image build {spec.image}` (recipes in images/)")
+    network = lxd.network(spec.network)
+    if network is None:
+        errors.append(f"--network: no network {spec.network!r}; see `lxctool network list` or `lxc network list`")
+    elif spec.ip:
+        _check_ip(lxd, network, spec.ip, errors)
+
+    expanded_devices: dict[str, dict[str, Any]] = dict(base.get("devices") or {})
+    file_profiles: dict[str, dict[str, Any]] = {}
+    profile_names = [BASE_PROFILE]
+    effective = Limits()
+    for pname in spec.profiles:
+        path = paths.find_file("profiles", pname)
+        if path is not None:
+            try:
+                lxd_name, body, plimits = _file_profile(lxd, path, expanded_devices)
+            except SpecError as exc:
+                errors += exc.errors
+                continue
+            file_profiles[lxd_name] = body
+            profile_names.append(lxd_name)
+            effective = effective.merged(plimits)
+            expanded_devices.update(body["devices"])
+        else:
+            prof = lxd.profile(pname)
+            if prof is None:
+                errors.append(f"--profile: {pname!r} is neither a file in {paths.data_dir('profiles')} "
+                              f"nor an LXD profile; use one of: {', '.join(_profile_choices(lxd))}")
+                continue
+            profile_names.append(pname)
+            expanded_devices.update(prof.get("devices") or {})
+    effective = effective.merged(spec.limits)
+    errors += _capability_errors(lxd, effective, expanded_devices, caps)
+    if errors:
+        raise SpecError(errors)
+
+    config, dev_keys = limitmap.limits_to_lxd(spec.limits)
+    if spec.network != (expanded_devices.get(limitmap.NIC_DEVICE) or {}).get("network") or spec.ip:
+        dev_keys.setdefault(limitmap.NIC_DEVICE, {})["network"] = spec.network
+    if spec.ip:
+        dev_keys[limitmap.NIC_DEVICE]["ipv4.address"] = spec.ip
+    body = {
+        "name": spec.name,
+        "type": "container",
+        "source": {"type": "image", "alias": spec.image},
+        "profiles": profile_names,
+        "config": {**config, MANAGED_KEY: "true",
+                   "security.privileged": "false", "security.nesting": "false"},
+        "devices": with_device_limits(expanded_devices, dev_keys),
+    }
+    plan = LaunchPlan(spec, body)
+    plan.ops = plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
+    return plan
+
+
+def _profile_choices(lxd: Lxd) -> list[str]:
+    files = sorted(p.stem for p in paths.data_dir("profiles").glob("*.yaml"))
+    return files + sorted(p["name"] for p in lxd.profiles() if p["name"] not in files)
+
+
+def _capability_errors(lxd: Lxd, limits: Limits, devices: dict[str, dict[str, Any]],
+                       caps: HostCapabilities) -> list[str]:
+    """Limits this host cannot enforce, each naming the missing feature."""
+    errors = []
+    if limits.net_out is not None and not caps.tc_police:
+        errors.append("--net-out: this kernel lacks the tc police action (CONFIG_NET_ACT_POLICE) that "
+                      "LXD needs for limits.egress; see `lxctool doctor`")
+    if limits.disk is not None:
+        pool_name = (devices.get(limitmap.ROOT_DEVICE) or {}).get("pool")
+        pool = lxd.storage_pool(pool_name) if pool_name else None
+        driver = (pool or {}).get("driver", "unknown")
+        if not pool_enforces_quota(driver):
+            errors.append(f"--disk: storage pool {pool_name!r} uses the {driver} driver, which does not "
+                          "enforce a root disk size; see `lxctool doctor`")
+    if limits.swap and not caps.swap_accounting:
+        errors.append("--swap: this kernel does not account swap per cgroup; see `lxctool doctor`")
+    return errors
+
+
+def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
+    """Apply a launch plan; on failure before the container runs, remove what was created."""
+    created = False
+    name = plan.spec.name
+    try:
+        for op in plan.ops:
+            if op.action == "ensure-profile":
+                prof = op.detail["profile"]
+                lxd.put_profile(op.target, prof["config"], prof["devices"], prof["description"])
+            elif op.action == "create":
+                progress(f"creating {name} from {plan.spec.image}")
+                lxd.create_instance(op.detail["body"])
+                created = True
+            elif op.action == "start":
+                lxd.set_state(name, "start")
+                created = False  # running now: a timeout below leaves it, and says so
+            elif op.action == "wait-ipv4":
+                wait_for_ipv4(lxd, name, plan.spec.ip, plan.spec.timeout)
+    except BaseException as exc:
+        if created:
+            _remove_half_created(lxd, name, exc)
+        raise
+    return row(lxd.instance(name) or {}, lxd.instance_state(name))
+
+
+def _remove_half_created(lxd: Lxd, name: str, exc: BaseException) -> None:
+    try:
+        lxd.delete_instance(name)
+        progress(f"{name} could not start ({exc}); removed the container it had created")
+    except LxdError as cleanup_exc:
+        progress(f"{name} could not start and could not be removed ({cleanup_exc}); "
+                 f"`lxctool delete --force {name}` removes it")
+
+
+def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> list[str]:
+    """Poll the instance state until it has a (the expected) IPv4; raise Timeout naming it."""
+    def ready() -> list[str] | None:
+        addrs = ipv4_addresses(lxd.instance_state(name))
+        return addrs if addrs and (expected is None or expected in addrs) else None
+
+    addrs = wait_until(ready, timeout)
+    if not addrs:
+        what = f"IPv4 {expected}" if expected else "an IPv4 address on its bridge"
+        raise Timeout(f"{name} is running but got no {what} within {timeout:g}s; it was left running: "
+                      f"inspect it with `lxctool exec {name} -- ip addr` and remove it with "
+                      f"`lxctool delete --force {name}`")
+    return addrs
+
+
+def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
+    """One container as a data row in the shared vocabulary (DESIGN.md)."""
+    config = inst.get("expanded_config") or {}
+    devices = inst.get("expanded_devices") or {}
+    state = state or {}
+    mem = (state.get("memory") or {})
+    from . import units
+
+    limit = config.get("limits.memory")
+    return {
+        "name": inst.get("name"),
+        "state": (state.get("status") or inst.get("status") or "").upper(),
+        "ipv4": ipv4_addresses(state),
+        "limits": limitmap.summary(config, devices),
+        "processes": state.get("processes") if state.get("processes", -1) >= 0 else None,
+        "memory_bytes": mem.get("usage") or None,
+        "memory_limit_bytes": units.parse_size(limit) if limit and not limit.endswith("%") else None,
+    }
+
+
+def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
+    """Rows of the containers lxctool manages, from one batched request."""
+    rows = []
+    for inst in lxd.instances_full():
+        if all_instances or is_managed(inst):
+            rows.append(row(inst, inst.get("state")))
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def change_state(lxd: Lxd, names: list[str], action: str, force: bool = False) -> list[dict[str, Any]]:
+    """start / stop / restart each container; unknown names are refused before any change."""
+    for name in names:
+        lxd.require_instance(name)
+    out = []
+    for name in names:
+        inst = lxd.instance(name) or {}
+        running = inst.get("status") == "Running"
+        if (action == "start" and running) or (action == "stop" and not running):
+            progress(f"{name} is already {'running' if running else 'stopped'}")
+        else:
+            lxd.set_state(name, "start" if action == "restart" and not running else action, force=force)
+        out.append(row(lxd.instance(name) or {}, lxd.instance_state(name)))
+    return out
+
+
+def delete(lxd: Lxd, names: list[str], force: bool = False) -> list[str]:
+    """Delete containers; refuse ones lxctool did not create unless force (checked for all first)."""
+    insts = [lxd.require_instance(n) for n in names]
+    foreign = [i["name"] for i in insts if not is_managed(i)]
+    if foreign and not force:
+        raise PreflightError(f"NAME: {', '.join(foreign)} was not created by lxctool; "
+                             "add --force to delete it anyway")
+    done = []
+    for inst in insts:
+        if inst.get("status") != "Stopped":
+            lxd.set_state(inst["name"], "stop", force=True)
+        lxd.delete_instance(inst["name"])
+        done.append(inst["name"])
+    return done
+
+
+def prepare_limits(lxd: Lxd, name: str, new: Limits, caps: HostCapabilities) -> tuple[dict[str, Any], list[Op]]:
+    """Validate a live limits change; return (instance record, ops)."""
+    inst = lxd.require_instance(name)
+    errors = check_limits_for_host(new, caps.cpus, option_label)
+    errors += _capability_errors(lxd, new, inst.get("expanded_devices") or {}, caps)
+    if errors:
+        raise SpecError(errors)
+    config, dev_keys = limitmap.limits_to_lxd(new)
+    if new.cpu is not None and new.cpu.quota is not None and (inst.get("config") or {}).get("limits.cpu"):
+        config["limits.cpu"] = ""  # a fractional --cpu replaces a CPU count or set
+    devices = with_device_limits(inst.get("expanded_devices") or {}, dev_keys)
+    ops = plan_limits(name, inst.get("config") or {}, config, inst.get("devices") or {}, devices)
+    return inst, ops
+
+
+def apply_limits(lxd: Lxd, ops: list[Op]) -> None:
+    """PATCH each op's config and devices (LXD applies them to the running container)."""
+    for op in ops:
+        body = op.detail["body"]
+        patch: dict[str, Any] = {}
+        if body["config"]:
+            patch["config"] = body["config"]
+        if body["devices"]:
+            inst = lxd.instance(op.target) or {}
+            patch["devices"] = {**(inst.get("devices") or {}), **body["devices"]}
+        try:
+            lxd.patch_instance(op.target, patch)
+        except ApiError as exc:
+            raise LxdError(f"{op.target}: LXD refused the change: {exc.lxd_message}") from None
+
+
+def require_running(lxd: Lxd, name: str) -> dict[str, Any]:
+    """The instance record; PreflightError unless it is running."""
+    inst = lxd.require_instance(name)
+    if inst.get("status") != "Running":
+        raise PreflightError(f"NAME: {name} is {inst.get('status', 'not running').lower()}; "
+                             f"start it with `lxctool start {name}`")
+    return inst

@@ -1,0 +1,393 @@
+"""The one door to LXD.
+
+Hot paths (launch, list, info, limits, state reads) use a lean HTTP client on the daemon's
+unix socket: importing pylxd alone costs ~0.3 s here, more than a whole `lxc launch`.
+pylxd is imported lazily, only where it does a job better than a few requests
+(interactive exec over websockets). Every request is counted in `requests`, so tests can
+prove that a batched read costs a constant number of requests.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterable
+
+from .errors import DaemonUnreachable, LxdError, NotFound, Timeout
+
+SOCKET_CANDIDATES = ("/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket")
+START_HINT = "start it with: scripts/setup-host.sh (or: lxd --group root --logfile /var/log/lxd/lxd.log &)"
+
+
+def default_socket() -> str:
+    """LXCTOOL_SOCKET, else $LXD_DIR/unix.socket, else the first socket that exists."""
+    if os.environ.get("LXCTOOL_SOCKET"):
+        return os.environ["LXCTOOL_SOCKET"]
+    if os.environ.get("LXD_DIR"):
+        return os.path.join(os.environ["LXD_DIR"], "unix.socket")
+    for path in SOCKET_CANDIDATES:
+        if os.path.exists(path):
+            return path
+    return SOCKET_CANDIDATES[0]
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("lxd", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class ApiError(LxdError):
+    """LXD answered with an error."""
+
+    def __init__(self, status: int, message: str, path: str) -> None:
+        super().__init__(f"LXD refused {path}: {message}")
+        self.status = status
+        self.lxd_message = message
+
+
+@dataclass
+class ExecResult:
+    """Outcome of a command run inside a container."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Lxd:
+    """A connection to one LXD daemon, optionally scoped to a project."""
+
+    def __init__(self, socket_path: str | None = None, project: str | None = None,
+                 timeout: float = 120.0) -> None:
+        self.socket_path = socket_path or default_socket()
+        self.project = project if project and project != "default" else None
+        self.timeout = timeout
+        self.requests = 0
+        self._conn: _UnixConnection | None = None
+
+    # -- transport ---------------------------------------------------------
+    def _url(self, path: str, params: dict[str, Any] | None) -> str:
+        q = dict(params or {})
+        if self.project and "project" not in q:
+            q["project"] = self.project
+        return path + ("?" + urllib.parse.urlencode(q) if q else "")
+
+    def raw(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+            body: Any = None, data: bytes | BinaryIO | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """Send one request; return (HTTP status, body bytes)."""
+        url = self._url(path, params)
+        hdrs = dict(headers or {})
+        payload: Any = data
+        if body is not None:
+            payload = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = _UnixConnection(self.socket_path, self.timeout)
+            try:
+                self.requests += 1
+                self._conn.request(method, url, body=payload, headers=hdrs)
+                resp = self._conn.getresponse()
+                return resp.status, resp.read()
+            except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+                self.close()
+                raise DaemonUnreachable(
+                    f"LXD is not answering on {self.socket_path} ({exc.strerror or exc})",
+                    hint=START_HINT) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()  # a kept-alive connection the daemon closed: reconnect once
+                if attempt == 2 or hasattr(payload, "read"):
+                    raise DaemonUnreachable(f"LXD closed the connection on {self.socket_path}",
+                                            hint=START_HINT) from None
+            except socket.timeout:
+                self.close()
+                raise Timeout(f"LXD did not answer {method} {path} within {self.timeout:.0f}s") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """One API call; return its metadata (waiting for an async operation's result)."""
+        wait = kw.pop("wait", True)
+        status, raw = self.raw(method, path, **kw)
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            raise LxdError(f"LXD answered {path} with something that is not JSON") from None
+        if doc.get("type") == "error" or status >= 400:
+            raise ApiError(doc.get("error_code", status), doc.get("error", f"HTTP {status}"), path)
+        if doc.get("type") == "async" and wait:
+            return self.wait_operation(doc["operation"])
+        return doc.get("metadata")
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET path; metadata."""
+        return self.call("GET", path, params=params or None)
+
+    def get_or_none(self, path: str, **params: Any) -> Any:
+        """GET path; None when LXD says 404."""
+        try:
+            return self.get(path, **params)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def wait_operation(self, op_path: str, timeout: float | None = None) -> Any:
+        """Wait for an operation to finish; return its metadata, raise on failure."""
+        params = {"timeout": int(timeout if timeout is not None else self.timeout)}
+        op = self.call("GET", op_path + "/wait", params=params)
+        if op.get("status_code") == 200:
+            return op.get("metadata") or {}
+        if op.get("status_code") in (100, 103, 105):  # still running
+            raise Timeout(f"LXD operation {op.get('description', op_path)} still running after "
+                          f"{params['timeout']}s")
+        raise LxdError(f"LXD: {op.get('description', 'operation')} failed: {op.get('err') or op.get('status')}")
+
+    # -- server ------------------------------------------------------------
+    def server(self) -> dict[str, Any]:
+        """GET /1.0: API and server environment."""
+        return self.get("/1.0")
+
+    def ping(self) -> None:
+        """Raise DaemonUnreachable when the daemon does not answer."""
+        self.server()
+
+    # -- instances ---------------------------------------------------------
+    def instance(self, name: str) -> dict[str, Any] | None:
+        """The instance's record, or None."""
+        return self.get_or_none(f"/1.0/instances/{name}")
+
+    def require_instance(self, name: str) -> dict[str, Any]:
+        """The instance's record; NotFound when there is none."""
+        inst = self.instance(name)
+        if inst is None:
+            where = f" in project {self.project}" if self.project else ""
+            raise NotFound(f"NAME: no container named {name!r}{where}; see `lxctool list`")
+        return inst
+
+    def instances_full(self) -> list[dict[str, Any]]:
+        """Every instance with its state, in one request (recursion=2)."""
+        return self.get("/1.0/instances", recursion=2) or []
+
+    def instance_state(self, name: str) -> dict[str, Any]:
+        """GET the instance's state (status, pid, processes, cpu, memory, network)."""
+        return self.get(f"/1.0/instances/{name}/state")
+
+    def create_instance(self, body: dict[str, Any]) -> None:
+        """POST /1.0/instances and wait."""
+        self.call("POST", "/1.0/instances", body=body)
+
+    def set_state(self, name: str, action: str, *, force: bool = False, timeout: int = 30) -> None:
+        """start / stop / restart / freeze / unfreeze."""
+        self.call("PUT", f"/1.0/instances/{name}/state",
+                  body={"action": action, "force": force, "timeout": timeout})
+
+    def patch_instance(self, name: str, body: dict[str, Any]) -> None:
+        """PATCH config/devices of an instance (applies live where LXD can)."""
+        self.call("PATCH", f"/1.0/instances/{name}", body=body)
+
+    def delete_instance(self, name: str) -> None:
+        """DELETE the instance (must be stopped)."""
+        self.call("DELETE", f"/1.0/instances/{name}")
+
+    def exec(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
+             timeout: float | None = None, cwd: str | None = None) -> ExecResult:
+        """Run argv in the container without websockets; LXD records stdout and stderr."""
+        body: dict[str, Any] = {"command": argv, "wait-for-websocket": False, "interactive": False,
+                                "record-output": True, "environment": env or {}}
+        if cwd:
+            body["cwd"] = cwd
+        status, raw = self.raw("POST", f"/1.0/instances/{name}/exec", body=body)
+        doc = json.loads(raw)
+        if doc.get("type") == "error":
+            raise ApiError(doc.get("error_code", status), doc.get("error", ""), "exec")
+        op = self.call("GET", doc["operation"] + "/wait",
+                       params={"timeout": int(timeout or self.timeout)})
+        meta = op.get("metadata") or {}
+        if op.get("status_code") in (100, 103, 105):
+            raise Timeout(f"{name}: {' '.join(argv)} still running after {timeout}s")
+        if op.get("status_code") != 200 and "return" not in meta:
+            raise LxdError(f"{name}: exec failed: {op.get('err')}")
+        outputs = []
+        for fd in ("1", "2"):
+            path = (meta.get("output") or {}).get(fd)
+            if not path:
+                outputs.append("")
+                continue
+            st, data = self.raw("GET", path)
+            outputs.append(data.decode(errors="replace"))
+            self.raw("DELETE", path)
+        return ExecResult(int(meta.get("return", -1)), outputs[0], outputs[1])
+
+    def push_file(self, name: str, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write a file inside the container."""
+        self.call("POST", f"/1.0/instances/{name}/files", params={"path": path}, data=data,
+                  headers={"Content-Type": "application/octet-stream", "X-LXD-type": "file",
+                           "X-LXD-mode": f"{mode:04o}", "X-LXD-write": "overwrite"})
+
+    def pull_file(self, name: str, path: str) -> bytes:
+        """Read a file from inside the container."""
+        status, data = self.raw("GET", f"/1.0/instances/{name}/files", params={"path": path})
+        if status >= 400:
+            raise ApiError(status, data.decode(errors="replace")[:200], f"file {path}")
+        return data
+
+    def exec_interactive(self, name: str, argv: list[str]) -> int:
+        """Run argv attached to this terminal's stdin/stdout/stderr; return its exit code.
+
+        Uses pylxd, which implements LXD's exec websockets; imported only here.
+        """
+        import sys
+
+        import pylxd  # noqa: PLC0415 - deliberately lazy (0.3 s import)
+
+        endpoint = self.socket_path
+        client = pylxd.Client(endpoint=endpoint if not endpoint.startswith("/") else None,
+                              project=self.project)
+        result = client.instances.get(name).execute(
+            argv,
+            stdout_handler=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+            stderr_handler=lambda s: (sys.stderr.write(s), sys.stderr.flush()),
+        )
+        return int(result.exit_code)
+
+    # -- images ------------------------------------------------------------
+    def image_alias(self, alias: str) -> dict[str, Any] | None:
+        """The alias record (name, target fingerprint) or None."""
+        return self.get_or_none(f"/1.0/images/aliases/{urllib.parse.quote(alias, safe='')}")
+
+    def images(self) -> list[dict[str, Any]]:
+        """All images with their properties and aliases."""
+        return self.get("/1.0/images", recursion=1) or []
+
+    def image(self, fingerprint: str) -> dict[str, Any] | None:
+        """One image by fingerprint, or None."""
+        return self.get_or_none(f"/1.0/images/{fingerprint}")
+
+    def import_image(self, tarball: str, properties: dict[str, str] | None = None) -> str:
+        """Upload a unified image tarball; return its fingerprint."""
+        hdrs = {"Content-Type": "application/octet-stream", "X-LXD-public": "false"}
+        if properties:
+            hdrs["X-LXD-properties"] = urllib.parse.urlencode(properties)
+        hdrs["Content-Length"] = str(os.path.getsize(tarball))
+        with open(tarball, "rb") as fh:
+            meta = self.call("POST", "/1.0/images", data=fh, headers=hdrs)
+        return meta["fingerprint"]
+
+    def set_alias(self, alias: str, fingerprint: str, description: str = "") -> None:
+        """Point alias at fingerprint (creating it, or moving it)."""
+        if self.image_alias(alias) is None:
+            self.call("POST", "/1.0/images/aliases",
+                      body={"name": alias, "target": fingerprint, "description": description})
+        else:
+            self.call("PUT", f"/1.0/images/aliases/{alias}",
+                      body={"target": fingerprint, "description": description})
+
+    def delete_image(self, fingerprint: str) -> None:
+        """Delete an image."""
+        self.call("DELETE", f"/1.0/images/{fingerprint}")
+
+    # -- networks, profiles, storage ----------------------------------------
+    def network(self, name: str) -> dict[str, Any] | None:
+        """A network's record, or None."""
+        return self.get_or_none(f"/1.0/networks/{name}")
+
+    def networks(self) -> list[dict[str, Any]]:
+        """All networks, with config."""
+        return self.get("/1.0/networks", recursion=1) or []
+
+    def network_leases(self, name: str) -> list[dict[str, Any]]:
+        """DHCP leases and static reservations LXD knows on a managed network."""
+        return self.get(f"/1.0/networks/{name}/leases") or []
+
+    def create_network(self, name: str, config: dict[str, str], description: str = "") -> None:
+        """Create a managed bridge."""
+        self.call("POST", "/1.0/networks",
+                  body={"name": name, "type": "bridge", "config": config, "description": description})
+
+    def patch_network(self, name: str, config: dict[str, str]) -> None:
+        """Change a network's config keys."""
+        self.call("PATCH", f"/1.0/networks/{name}", body={"config": config})
+
+    def delete_network(self, name: str) -> None:
+        """Delete a network."""
+        self.call("DELETE", f"/1.0/networks/{name}")
+
+    def profile(self, name: str) -> dict[str, Any] | None:
+        """A profile's record, or None."""
+        return self.get_or_none(f"/1.0/profiles/{name}")
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """All profiles."""
+        return self.get("/1.0/profiles", recursion=1) or []
+
+    def put_profile(self, name: str, config: dict[str, str], devices: dict[str, Any],
+                    description: str = "") -> None:
+        """Create the profile, or replace its config and devices."""
+        body = {"config": config, "devices": devices, "description": description}
+        if self.profile(name) is None:
+            self.call("POST", "/1.0/profiles", body={"name": name, **body})
+        else:
+            self.call("PUT", f"/1.0/profiles/{name}", body=body)
+
+    def delete_profile(self, name: str) -> None:
+        """Delete a profile."""
+        self.call("DELETE", f"/1.0/profiles/{name}")
+
+    def storage_pool(self, name: str) -> dict[str, Any] | None:
+        """A storage pool's record, or None."""
+        return self.get_or_none(f"/1.0/storage-pools/{name}")
+
+    def storage_pools(self) -> list[dict[str, Any]]:
+        """All storage pools."""
+        return self.get("/1.0/storage-pools", recursion=1) or []
+
+    def storage_volumes(self, pool: str) -> list[dict[str, Any]]:
+        """All volumes of a pool."""
+        return self.get(f"/1.0/storage-pools/{pool}/volumes", recursion=1) or []
+
+    def projects(self) -> list[str]:
+        """Names of the daemon's projects."""
+        return [p.rsplit("/", 1)[-1] for p in self.call("GET", "/1.0/projects") or []]
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
+    """Call predicate until it returns something truthy or timeout passes; return that or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def ipv4_addresses(state: dict[str, Any] | None, skip: Iterable[str] = ("lo",)) -> list[str]:
+    """Global IPv4 addresses in an instance state record."""
+    out = []
+    for nic, info in ((state or {}).get("network") or {}).items():
+        if nic in skip:
+            continue
+        for addr in info.get("addresses") or []:
+            if addr.get("family") == "inet" and addr.get("scope") == "global":
+                out.append(addr["address"])
+    return out
