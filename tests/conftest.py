@@ -1,0 +1,154 @@
+"""Shared fixtures. Integration tests talk to the real LXD daemon that scripts/setup-host.sh
+starts; each run uses its own name prefix and removes only what it created, even on failure.
+
+With LXCTOOL_REQUIRE_DAEMON=1 (set by scripts/test.sh in CI) a missing daemon or any skipped
+test fails the run instead of passing quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE = os.environ.get("LXCTOOL_REQUIRE_DAEMON") == "1"
+RUN_ID = secrets.token_hex(3)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE and report.skipped and "slow" not in item.keywords:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in a run that requires every test: {report.longrepr}"
+
+
+def lxctool_bin() -> str:
+    venv = REPO / ".venv" / "bin" / "lxctool"
+    return str(venv) if venv.exists() else "lxctool"
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed lxctool command as a user would; return the finished process."""
+    proc = subprocess.run([lxctool_bin(), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lxctool {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def lxd() -> Any:
+    """A connection to the real daemon; fails (CI) or skips (elsewhere) when it is not running."""
+    from lxctool.errors import DaemonUnreachable
+    from lxctool.lxd import Lxd
+
+    client = Lxd()
+    try:
+        client.ping()
+    except DaemonUnreachable as exc:
+        if REQUIRE:
+            pytest.fail(f"LXD daemon not running: {exc.message}")
+        pytest.skip(f"LXD daemon not running: {exc.message}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def run_prefix() -> str:
+    """A name prefix unique to this test run (valid as a container name start)."""
+    return f"t{RUN_ID}"
+
+
+class Containers:
+    """Creates containers through the CLI and deletes exactly those at teardown."""
+
+    def __init__(self, lxd: Any, prefix: str) -> None:
+        self.lxd = lxd
+        self.prefix = prefix
+        self.names: list[str] = []
+        self._n = 0
+
+    def name(self, tag: str = "c") -> str:
+        """A fresh unique name, registered for cleanup."""
+        self._n += 1
+        name = f"{self.prefix}-{tag}{self._n}"
+        self.names.append(name)
+        return name
+
+    def launch(self, *args: str, tag: str = "c", name: str | None = None) -> tuple[str, Any]:
+        """lxctool launch NAME ARGS...; returns (name, parsed JSON row); raises on failure."""
+        import json
+
+        name = name or self.name(tag)
+        if name not in self.names:
+            self.names.append(name)
+        proc = run_cli("launch", name, *args, "--format", "json", check=True)
+        return name, json.loads(proc.stdout)
+
+    def cleanup(self) -> None:
+        for name in reversed(self.names):
+            try:
+                if self.lxd.instance(name) is not None:
+                    self.lxd.set_state(name, "stop", force=True) if (self.lxd.instance(name) or {}).get(
+                        "status") == "Running" else None
+                    self.lxd.delete_instance(name)
+            except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
+
+
+@pytest.fixture
+def containers(lxd: Any, run_prefix: str) -> Iterator[Containers]:
+    """Factory for containers that are removed after the test, also when it fails."""
+    c = Containers(lxd, run_prefix)
+    try:
+        yield c
+    finally:
+        c.cleanup()
+
+
+def host_snapshot(lxd: Any) -> dict[str, Any]:
+    """What a refused command must not change: LXD objects, firewall rules and qdiscs."""
+    def sh(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+    pools = [p["name"] for p in lxd.storage_pools()]
+    return {
+        "instances": sorted((i["name"], i["status"], str(sorted(i["config"].items())))
+                            for i in lxd.instances_full()),
+        "profiles": sorted((p["name"], str(p["config"]), str(p["devices"])) for p in lxd.profiles()),
+        "networks": sorted((n["name"], str(n.get("config"))) for n in lxd.networks()),
+        "images": sorted((i["fingerprint"], str(i.get("aliases"))) for i in lxd.images()),
+        "volumes": sorted((p, v["name"]) for p in pools for v in lxd.storage_volumes(p)),
+        "iptables": sh("iptables", "-S") + sh("iptables", "-t", "nat", "-S"),
+        "nft": re.sub(r"counter packets \d+ bytes \d+", "counter", sh("nft", "list", "ruleset")),
+        "qdiscs": sh("tc", "qdisc", "show"),
+        "links": sorted(line.split(":")[1].split("@")[0].strip() for line in sh("ip", "-o", "link").splitlines()),
+    }
+
+
+@pytest.fixture
+def snapshot(lxd: Any) -> Callable[[], dict[str, Any]]:
+    """Call to take a host snapshot."""
+    return lambda: host_snapshot(lxd)
