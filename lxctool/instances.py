@@ -11,6 +11,8 @@ from typing import Any
 from . import limits as limitmap
 from . import paths
 from .errors import LxdError, PreflightError, SpecError, Timeout
+from . import units
+from .cgroups import CgroupReader
 from .host import HostCapabilities, pool_enforces_quota
 from .lxd import ApiError, Lxd, ipv4_addresses, wait_until
 from .plan import Op, plan_launch, plan_limits
@@ -192,6 +194,7 @@ def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
             elif op.action == "start":
                 lxd.set_state(name, "start")
                 created = False  # running now: a timeout below leaves it, and says so
+                wait_for_cpuset(lxd, name, ((lxd.instance(name) or {}).get("expanded_config") or {}).get("limits.cpu"))
             elif op.action == "wait-ipv4":
                 wait_for_ipv4(lxd, name, plan.spec.ip, plan.spec.timeout)
     except BaseException as exc:
@@ -208,6 +211,27 @@ def _remove_half_created(lxd: Lxd, name: str, exc: BaseException) -> None:
     except LxdError as cleanup_exc:
         progress(f"{name} could not start and could not be removed ({cleanup_exc}); "
                  f"`lxctool delete --force {name}` removes it")
+
+
+def cpuset_matches(actual: str | None, wanted: str) -> bool:
+    """Whether a cgroup cpuset satisfies limits.cpu (a count, or an exact set)."""
+    if not actual:
+        return False
+    have = units.parse_cpuset(actual)
+    if wanted.isdigit():
+        return len(have) == int(wanted)
+    return have == units.parse_cpuset(wanted)
+
+
+def wait_for_cpuset(lxd: Lxd, name: str, wanted: str | None, timeout: float = 10) -> None:
+    """LXD pins CPUs shortly after start (its scheduler runs asynchronously): wait until it has."""
+    if not wanted:
+        return
+    reader = CgroupReader()
+    if not reader.exists(name, lxd.project):
+        return  # not a local daemon: nothing to read
+    if not wait_until(lambda: cpuset_matches(reader.read(name, lxd.project).cpuset, wanted), timeout):
+        progress(f"{name}: LXD has not applied limits.cpu={wanted} to the cpuset after {timeout:g}s")
 
 
 def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> list[str]:
@@ -231,8 +255,6 @@ def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
     devices = inst.get("expanded_devices") or {}
     state = state or {}
     mem = (state.get("memory") or {})
-    from . import units
-
     limit = config.get("limits.memory")
     return {
         "name": inst.get("name"),
