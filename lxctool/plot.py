@@ -1,0 +1,67 @@
+"""`compare --plot`: host and containers over time, each container's limit as a dashed line.
+
+matplotlib is imported here only (and only when plotting), so `lxctool --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+HOST_COLOR = "#000000"
+# fixed palette: containers get these in name order, so a reader (or a test) knows each colour
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def colors(names: list[str]) -> dict[str, str]:
+    """The colour of each container: PALETTE in sorted-name order."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(names))}
+
+
+def plot(series: list[list[dict[str, Any]]], path: str) -> None:
+    """Draw CPU % and memory of the host and each container over the samples into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = [datetime.fromisoformat(rows[0]["time"]) for rows in series]
+    names = sorted({r["name"] for rows in series for r in rows if r["kind"] == "container"})
+    color = colors(names)
+    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+
+    def values(name: str, key: str) -> list[float]:
+        out = []
+        for rows in series:
+            row = next((r for r in rows if r["name"] == name), None)
+            v = row.get(key) if row else None
+            out.append(float("nan") if v is None else float(v))
+        return out
+
+    ax_cpu.plot(times, values("host", "cpu_percent"), color=HOST_COLOR, linewidth=2, label="host")
+    ax_mem.plot(times, [v / 1e6 for v in values("host", "memory_bytes")], color=HOST_COLOR, linewidth=2,
+                label="host (used)")
+    for name in names:
+        c = color[name]
+        ax_cpu.plot(times, values(name, "cpu_percent"), color=c, linewidth=1.5, label=name)
+        ax_mem.plot(times, [v / 1e6 for v in values(name, "memory_bytes")], color=c, linewidth=1.5, label=name)
+        cpu_limit = next((v for v in values(name, "cpu_limit_cpus") if v == v), None)
+        if cpu_limit:
+            ax_cpu.axhline(cpu_limit * 100, color=c, linestyle=(0, (6, 3)), linewidth=1.5,
+                           label=f"{name} limit {cpu_limit:g} CPU")
+        mem_limit = next((v for v in values(name, "memory_limit_bytes") if v == v), None)
+        if mem_limit:
+            ax_mem.axhline(mem_limit / 1e6, color=c, linestyle=(0, (6, 3)), linewidth=1.5,
+                           label=f"{name} limit {mem_limit / 1e6:.0f} MB")
+    ax_cpu.set_ylabel("CPU % (100 = one host CPU)")
+    ax_cpu.set_ylim(bottom=0)
+    ax_mem.set_ylabel("memory (MB, log scale)")
+    ax_mem.set_yscale("log")
+    ax_mem.set_xlabel("time (UTC)")
+    for ax in (ax_cpu, ax_mem):
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize=7, ncol=2)
+    fig.suptitle("lxctool compare: host VM and containers")
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
