@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-from . import doctor, image, instances  # noqa: E402  (commands register on the group above)
+from . import compare, doctor, image, instances, network, verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image):
+for _module in (instances, doctor, image, verify, compare, network):
     _module.register(cli)
