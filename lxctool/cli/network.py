@@ -1,0 +1,148 @@
+"""`lxctool network create|list|show|delete` and `lxctool net check`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from . import App, emit, format_option, pass_app
+
+
+@click.group()
+def network() -> None:
+    """Private lab networks: LXD managed bridges, isolated by default.
+
+    \b
+    Examples:
+      lxctool network create lab1 --subnet 10.20.0.1/24
+      lxctool launch db --network lab1 --ip 10.20.0.10
+      lxctool network show lab1
+      lxctool net check lab1 lab2
+    """
+
+
+@network.command()
+@click.argument("name")
+@click.option("--subnet", required=True, metavar="GATEWAY/PREFIX",
+              help="Private IPv4 range given by the bridge's own address, e.g. 10.20.0.1/24.")
+@click.option("--nat/--no-nat", default=False, show_default=True,
+              help="Masquerade traffic leaving the bridge (needs --no-isolated).")
+@click.option("--isolated/--no-isolated", default=True, show_default=True,
+              help="Forward nothing out of the bridge; containers on it still reach each other and the host.")
+@click.option("--dhcp-range", metavar="FIRST-LAST", help="Addresses DHCP hands out (default: the whole subnet).")
+@click.option("--domain", metavar="DOMAIN", help="DNS domain of container names on the bridge (default: lxd).")
+@format_option
+@pass_app
+def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_range: str | None,
+           domain: str | None, fmt: str) -> None:
+    """Create bridge NAME; refuse a public, overlapping or malformed subnet before any change."""
+    from .. import network as core
+
+    spec = core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain,
+                                   core.taken_subnets(app.lxd))
+    if app.lxd.network(name) is not None:
+        from ..errors import PreflightError
+
+        raise PreflightError(f"NAME: a network named {name!r} already exists; choose another name")
+    click.echo(f"lxctool: creating network {name} {spec.subnet}"
+               f"{' (isolated)' if isolated else ''}", err=True)
+    core.create(app.lxd, spec)
+    _emit_show(core.show(app.lxd, name, resolve=False), fmt)
+
+
+@network.command(name="list")
+@click.option("--all", "all_networks", is_flag=True, help="Also managed bridges lxctool did not create.")
+@format_option
+@pass_app
+def list_cmd(app: App, all_networks: bool, fmt: str) -> None:
+    """List lxctool's networks with subnet, NAT, isolation (and whether its rule is in place)."""
+    from ..network import list_rows
+    from ..render import render
+
+    emit(render(list_rows(app.lxd, all_networks), ["name", "subnet", "nat", "isolated", "isolation_rule",
+                                                   "dhcp_range", "domain", "containers", "state"], fmt))
+
+
+def _emit_show(data: dict[str, Any], fmt: str) -> None:
+    from ..render import render
+
+    cols = ["name", "state", "nic", "ipv4", "assigned", "mac", "host_veth", "dns"]
+    if fmt != "table":
+        emit(render(data["members"], cols, fmt, data=data))
+        return
+    emit(f"network: {data['name']}  subnet: {data['subnet']}  gateway: {data['gateway']}  "
+         f"nat: {'yes' if data['nat'] else 'no'}  isolated: {'yes' if data['isolated'] else 'no'}"
+         f"{' (drop rule in place)' if data['isolated'] and data['isolation_rule'] else ''}  "
+         f"dhcp: {data['dhcp_range']}  domain: {data['domain']}")
+    if data["members"]:
+        emit("")
+        emit(render(data["members"], cols, fmt))
+
+
+@network.command()
+@click.argument("name")
+@format_option
+@pass_app
+def show(app: App, name: str, fmt: str) -> None:
+    """Show NAME: subnet, gateway, isolation, and which container holds which address, MAC and veth.
+
+    The dns column names the container's name as the bridge's DNS resolves it right now.
+    """
+    from ..network import show as gather
+
+    _emit_show(gather(app.lxd, name), fmt)
+
+
+@network.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Detach the containers that use it first (and say so).")
+@pass_app
+def delete(app: App, name: str, force: bool) -> None:
+    """Delete network NAME; refuses while containers use it unless --force."""
+    from ..network import delete as do_delete
+
+    for inst in do_delete(app.lxd, name, force):
+        click.echo(f"lxctool: detached {inst} from {name}", err=True)
+    click.echo(f"lxctool: deleted network {name}", err=True)
+
+
+@click.group(name="net")
+def net() -> None:
+    """Network checks."""
+
+
+@net.command()
+@click.argument("names", nargs=-1, metavar="[NETWORK...]")
+@click.option("--outside", "outside", multiple=True, metavar="ADDR",
+              help="An address outside every bridge (e.g. in a host network namespace) that isolated "
+                   "containers must NOT reach; the host must reach it (the positive control).")
+@click.option("--timeout", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+              help="Seconds one probe waits for an answer.")
+@format_option
+@pass_app
+def check(app: App, names: tuple[str, ...], outside: tuple[str, ...], timeout: float, fmt: str) -> int:
+    """Prove the reachability the layout implies (default: every lxctool network).
+
+    \b
+    Same network: reachable. Different isolated networks: not. Host to container: reachable.
+    Out of an isolated bridge (--outside): nothing forwarded.
+    Probes: ICMP (ping) and TCP (a temporary HTTP listener on each target).
+    Exit 3 when anything observed differs from what is expected.
+    """
+    from ..netcheck import run_check
+    from ..render import render
+
+    rows = run_check(app.lxd, list(names), list(outside), timeout)
+    emit(render(rows, ["source", "target", "probe", "expected", "observed", "control", "verdict"], fmt))
+    bad = [r for r in rows if r["verdict"] != "ok"]
+    if bad:
+        click.echo(f"lxctool: {len(bad)} of {len(rows)} probes differ from the layout", err=True)
+        return 3
+    return 0
+
+
+def register(group: click.Group) -> None:
+    """Add the network and net groups."""
+    group.add_command(network)
+    group.add_command(net)
