@@ -1,0 +1,54 @@
+"""`verify` (prove limits) and `experiment run` (sweep one limit, write CSV, PNG and summary)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import click
+
+from . import App, emit, format_option, pass_app
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM cleans up like Ctrl-C (workloads killed, peer container removed)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--only", metavar="KINDS",
+              help="Comma-separated: cpu, memory, processes, disk-io, disk-size, net (default: all configured).")
+@click.option("--duration", type=float, default=5.0, show_default=True, metavar="S",
+              help="Seconds of load per CPU measurement; disk and network transfers are sized to last about this long.")
+@format_option
+@pass_app
+def verify(app: App, name: str, only: str | None, duration: float, fmt: str) -> int:
+    """Prove NAME's limits: push a workload past each one and measure it from the host.
+
+    \b
+    Verdicts: ENFORCED, NOT ENFORCED, SOFT (a share, not a cap), UNSUPPORTED: reason.
+    Exit 3 when any configured limit is NOT ENFORCED or UNSUPPORTED.
+    The container is left as it was (workloads killed, files removed).
+    Example: lxctool verify exp --only cpu,memory
+    """
+    from .. import verify as core
+    from ..render import render
+
+    kinds = core.parse_only(only)
+    ctx = core.context(app.lxd, name, duration, app.caps)
+    _sigterm_as_interrupt()
+    findings = core.run(ctx, kinds)
+    rows = [f.row() for f in findings]
+    emit(render(rows, core.COLUMNS if fmt == "table" else core.COLUMNS +
+                ["configured_value", "measured_value", "unit"], fmt,
+                data={"name": name, "findings": rows}))
+    return 3 if core.any_failing(findings) else 0
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the lxctool group."""
+    group.add_command(verify)
