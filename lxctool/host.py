@@ -9,7 +9,6 @@ import functools
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroups
@@ -70,23 +69,43 @@ def swap_total() -> int:
     return 0
 
 
-@dataclass(frozen=True)
 class HostCapabilities:
-    """What the kernel and LXD on this host can enforce."""
+    """What the kernel on this host can enforce; each probe runs once, on first use."""
 
-    cpus: int
-    cgroup_layout: str
-    tc_police: bool
-    ifb: bool
-    swap_accounting: bool
-    swap_bytes: int
+    @functools.cached_property
+    def cpus(self) -> int:
+        """CPUs available to containers."""
+        return cpu_count()
+
+    @functools.cached_property
+    def cgroup_layout(self) -> str:
+        """'v1', 'hybrid' or 'v2'."""
+        return cgroups.layout()
+
+    @functools.cached_property
+    def tc_police(self) -> bool:
+        """Whether LXD can apply a NIC's limits.egress."""
+        return tc_police_available()
+
+    @functools.cached_property
+    def ifb(self) -> bool:
+        """Whether ifb devices exist for host-side shaping."""
+        return ifb_available()
+
+    @functools.cached_property
+    def swap_accounting(self) -> bool:
+        """Whether the memory cgroup accounts swap."""
+        return swap_accounting(self.cgroup_layout)
+
+    @functools.cached_property
+    def swap_bytes(self) -> int:
+        """Host swap space in bytes."""
+        return swap_total()
 
     @classmethod
     def probe(cls) -> "HostCapabilities":
-        """Read the capabilities from this host (no change made)."""
-        lay = cgroups.layout()
-        return cls(cpus=cpu_count(), cgroup_layout=lay, tc_police=tc_police_available(),
-                   ifb=ifb_available(), swap_accounting=swap_accounting(lay), swap_bytes=swap_total())
+        """Capabilities of this host (probed lazily, without changing anything)."""
+        return cls()
 
 
 def pool_enforces_quota(driver: str) -> bool:

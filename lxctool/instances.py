@@ -240,7 +240,7 @@ def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> 
         addrs = ipv4_addresses(lxd.instance_state(name))
         return addrs if addrs and (expected is None or expected in addrs) else None
 
-    addrs = wait_until(ready, timeout)
+    addrs = wait_until(ready, timeout, interval=0.02)
     if not addrs:
         what = f"IPv4 {expected}" if expected else "an IPv4 address on its bridge"
         raise Timeout(f"{name} is running but got no {what} within {timeout:g}s; it was left running: "
