@@ -165,3 +165,20 @@ def test_delete_refuses_foreign_containers(lxd, containers) -> None:
     assert lxd.instance(name) is not None
     run_cli("delete", name, "--force", check=True)
     assert lxd.instance(name) is None
+
+
+def test_exec_streams_output_live(containers) -> None:
+    import time
+
+    from conftest import lxctool_bin
+
+    name, _ = containers.launch("--no-wait")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([lxctool_bin(), "exec", name, "--", "sh", "-c", "echo first; sleep 4; echo second"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "first\n"
+    first_at = time.monotonic() - t0
+    rest, _ = proc.communicate(timeout=30)
+    assert rest == "second\n" and proc.returncode == 0
+    assert first_at < 3.5  # seen before the command finished (it sleeps 4 s)

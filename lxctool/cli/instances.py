@@ -205,7 +205,7 @@ def delete(app: App, names: tuple[str, ...], force: bool) -> None:
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
 @pass_app
 def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) -> int:  # noqa: A001
-    """Run COMMAND in NAME (write it after --); exit with its exit code.
+    """Run COMMAND in NAME (write it after --), output streamed live; exit with its exit code.
 
     \b
     125: lxctool could not run it (no such container, not running, daemon down)
@@ -217,14 +217,11 @@ def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) ->
 
     try:
         require_running(app.lxd, name)
-        environment = dict(e.split("=", 1) for e in env if "=" in e)
-        result = app.lxd.exec(name, list(command), env=environment)
     except LxctoolError as exc:
         click.echo(f"lxctool: error: {exc.message}", err=True)
         return 125
-    click.echo(result.stdout, nl=False)
-    click.echo(result.stderr, nl=False, err=True)
-    return result.exit_code
+    environment = dict(e.split("=", 1) for e in env if "=" in e)
+    return app.lxd.exec_stream(name, list(command), environment)
 
 
 def register(group: click.Group) -> None:
