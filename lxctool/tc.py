@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -22,13 +23,27 @@ def _tc_json(*args: str) -> list[dict[str, Any]]:
         return []
 
 
+def parse_tc_rate(text: str) -> int | None:
+    """A rate as tc prints it ('10Mbit', '500Kbit', '9600bit') in bits per second."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)bit", text.strip(), re.IGNORECASE)
+    if not m:
+        return None
+    factor = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}[m.group(2).upper()]
+    return int(float(m.group(1)) * factor)
+
+
 def htb_rate_bits(dev: str) -> int | None:
-    """The rate of the first htb class on dev, in bits per second (None when there is none)."""
-    for cls in _tc_json("class", "show", "dev", dev):
-        if cls.get("class") == "htb":
-            rate = (cls.get("options") or cls).get("rate")
-            if isinstance(rate, (int, float)):
-                return int(rate) * 8  # tc -j reports bytes per second
+    """The rate of the first htb class on dev, in bits per second (None when there is none).
+
+    iproute2 6.1 prints htb classes as text even with -j, so the text form is parsed.
+    """
+    if not shutil.which("tc"):
+        return None
+    proc = subprocess.run(["tc", "class", "show", "dev", dev], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        m = re.search(r"^class htb \S+ .*?\brate (\S+)", line)
+        if m:
+            return parse_tc_rate(m.group(1))
     return None
 
 

@@ -182,3 +182,13 @@ def test_exec_streams_output_live(containers) -> None:
     rest, _ = proc.communicate(timeout=30)
     assert rest == "second\n" and proc.returncode == 0
     assert first_at < 3.5  # seen before the command finished (it sleeps 4 s)
+
+
+def test_net_in_shows_the_host_side_qdisc(lxd, containers) -> None:
+    name, _ = containers.launch("--net-in", "10Mbit")
+    data = json.loads(run_cli("info", name, "--format", "json", check=True).stdout)
+    row = next(r for r in data["limits"] if r["limit"] == "eth0.limits.ingress")
+    veth = lxd.instance_state(name)["network"]["eth0"]["host_name"]
+    tc_text = subprocess.run(["tc", "class", "show", "dev", veth], capture_output=True, text=True).stdout
+    assert "rate 10Mbit" in tc_text  # the independent reference
+    assert row["configured"] == "10Mbit" and row["effective"] == 10_000_000 and veth in row["effective_text"]

@@ -99,3 +99,13 @@ def test_cpu_rejects(bad: str) -> None:
 def test_human_size() -> None:
     assert units.human_size(299_999_232) == "300.0MB"
     assert units.human_size(None) == "-"
+
+
+def test_tc_rates() -> None:
+    from lxctool.tc import parse_tc_rate
+
+    assert parse_tc_rate("10Mbit") == 10_000_000
+    assert parse_tc_rate("500Kbit") == 500_000
+    assert parse_tc_rate("9600bit") == 9600
+    assert parse_tc_rate("1.5Gbit") == 1_500_000_000
+    assert parse_tc_rate("fast") is None
