@@ -1,8 +1,9 @@
-"""Image recipes (images/NAME.yaml) -> root filesystem -> LXD image with an alias.
+"""Recipes -> root filesystem -> LXD image under the recipe's name, built on this host.
 
-A recipe's hash (its text and its parents') is stored as the image property
-`lxctool.hash`: an unchanged recipe is not rebuilt. The alias moves only after the new
-image imported completely.
+A recipe's hash (its text and its parents' hashes) is stored as the image property
+`lxctool.hash`: an unchanged recipe is skipped unless forced; a changed recipe or parent is
+rebuilt. The alias moves only after the new image imported completely; a failure leaves the
+old image and alias as they were, and removes its work folder after undoing every mount.
 """
 
 from __future__ import annotations
@@ -12,106 +13,147 @@ import os
 import platform
 import shutil
 import subprocess
-import tarfile
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from . import paths
-from .errors import LxdError, SpecError
+from . import debootstrap as deb
+from .errors import LxdError, PreflightError
 from .lxd import Lxd
+from .recipes import FileSpec, Recipe, load_recipe
 
-RECIPE_KEYS = {"description", "base", "files", "readiness", "properties"}
-FILE_KEYS = {"path", "content", "mode"}
-BASES = {"busybox"}
 HASH_PROPERTY = "lxctool.hash"
+SELF_HASH_PROPERTY = "lxctool.recipe_hash"
+RECIPE_PROPERTY = "lxctool.recipe"
+READINESS_PROPERTY = "lxctool.readiness"
 
 
-def progress(message: str, started: float | None = None) -> None:
+class Progress:
     """Phase and elapsed time on stderr."""
-    import sys
 
-    elapsed = f" [{time.monotonic() - started:.1f}s]" if started is not None else ""
-    print(f"lxctool: image: {message}{elapsed}", file=sys.stderr, flush=True)
+    def __init__(self) -> None:
+        self.started = time.monotonic()
 
-
-@dataclass(frozen=True)
-class FileSpec:
-    """A file placed in the image root."""
-
-    path: str
-    content: str
-    mode: int = 0o644
+    def __call__(self, message: str) -> None:
+        print(f"lxctool: image: [{time.monotonic() - self.started:6.1f}s] {message}",
+              file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """A validated image recipe."""
-
-    name: str
-    source: Path
-    base: str
-    description: str = ""
-    files: tuple[FileSpec, ...] = ()
-    readiness: tuple[str, ...] = ()
-    properties: dict[str, str] = field(default_factory=dict)
-
-    def digest(self) -> str:
-        """Hash of the recipe text (parents join here when recipes derive from others)."""
-        return hashlib.sha256(self.source.read_bytes()).hexdigest()[:16]
+def self_hash(recipe: Recipe) -> str:
+    """Hash of the recipe's own text (to tell 'recipe changed' from 'a parent changed')."""
+    return hashlib.sha256(recipe.text.encode()).hexdigest()[:16]
 
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """Read and validate a recipe; SpecError lists every problem with its path."""
-    import yaml
+def current_image(lxd: Lxd, alias: str) -> dict[str, Any] | None:
+    """The image an alias points to, or None."""
+    a = lxd.image_alias(alias)
+    return lxd.image(a["target"]) if a else None
 
-    path = paths.find_file("images", name_or_path)
-    if path is None:
-        known = sorted(p.stem for p in paths.data_dir("images").glob("*.yaml"))
-        raise SpecError(f"NAME: no recipe {name_or_path!r}; use one of: {', '.join(known)}")
-    label = path.name
+
+def is_current(image: dict[str, Any] | None, recipe: Recipe) -> bool:
+    """Whether IMAGE was built from exactly this recipe and parents."""
+    return bool(image) and (image or {}).get("properties", {}).get(HASH_PROPERTY) == recipe.digest()
+
+
+@contextmanager
+def workdir(name: str) -> Iterator[Path]:
+    """A temporary folder under the cache; on exit unmount anything left below it, then remove it
+    without ever crossing into another filesystem (a bind-mounted /dev must never be deleted)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=deb.cache_dir("work")))
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{label}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{label}: a recipe is a mapping")
-    errors = [f"{label}: {k}: unknown key; use one of {', '.join(sorted(RECIPE_KEYS))}"
-              for k in data if k not in RECIPE_KEYS]
-    base = data.get("base")
-    if base not in BASES:
-        errors.append(f"{label}: base: {base!r} is not a known base; use one of {', '.join(sorted(BASES))}")
-    files = []
-    for i, f in enumerate(data.get("files") or []):
-        where = f"{label}: files[{i}]"
-        if not isinstance(f, dict):
-            errors.append(f"{where}: must be a mapping with path and content")
-            continue
-        errors += [f"{where}.{k}: unknown key; use {', '.join(sorted(FILE_KEYS))}" for k in f if k not in FILE_KEYS]
-        if not str(f.get("path", "")).startswith("/"):
-            errors.append(f"{where}.path: must be an absolute path")
-        try:
-            mode = int(str(f.get("mode", "0644")), 8)
-        except ValueError:
-            errors.append(f"{where}.mode: {f.get('mode')!r} is not an octal mode like \"0755\"")
-            mode = 0o644
-        files.append(FileSpec(str(f.get("path")), str(f.get("content", "")), mode))
-    readiness = data.get("readiness") or []
-    if not isinstance(readiness, list) or not all(isinstance(a, str) for a in readiness):
-        errors.append(f"{label}: readiness: must be a command as a list of strings")
-    props = data.get("properties") or {}
-    if not isinstance(props, dict):
-        errors.append(f"{label}: properties: must be a mapping")
-    if errors:
-        raise SpecError(errors)
-    return Recipe(name=path.stem, source=path, base=str(base), description=str(data.get("description", "")),
-                  files=tuple(files), readiness=tuple(readiness),
-                  properties={str(k): str(v) for k, v in props.items()})
+        yield tmp
+    finally:
+        deb.unmount_below(tmp)
+        still = deb.mounts_below(tmp)
+        if still:
+            print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
+        else:
+            subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
 
 
-def _busybox_root(root: Path) -> None:
+def build(lxd: Lxd, name: str, force: bool = False, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build a recipe (and any parent that is missing or changed) into an LXD image alias."""
+    recipe = load_recipe(name)
+    say = say or Progress()
+    for parent in recipe.chain()[:-1]:
+        if not is_current(current_image(lxd, parent.name), parent):
+            say(f"{recipe.name}: parent {parent.name} is not built or changed: building it first")
+            _build_one(lxd, parent, say)
+    existing = current_image(lxd, recipe.name)
+    if is_current(existing, recipe) and not force:
+        say(f"{recipe.name} is up to date ({existing['fingerprint'][:12]}); --force rebuilds it")  # type: ignore[index]
+        return {"name": recipe.name, "fingerprint": existing["fingerprint"], "built": False,  # type: ignore[index]
+                "hash": recipe.digest()}
+    return _build_one(lxd, recipe, say)
+
+
+def _build_one(lxd: Lxd, recipe: Recipe, say: Callable[[str], None]) -> dict[str, Any]:
+    """Build one recipe whose parent image is current; import it, then move the alias."""
+    old = current_image(lxd, recipe.name)
+    with workdir(recipe.name) as tmp:
+        root = tmp / "rootfs"
+        if recipe.base == "busybox":
+            say(f"{recipe.name}: busybox root")
+            busybox_root(root)
+        elif recipe.base == "debootstrap":
+            say(f"{recipe.name}: Debian {recipe.suite} ({recipe.variant}) base")
+            deb.base_rootfs(recipe.suite, recipe.variant, root, say)
+            debian_housekeeping(root)
+        else:
+            parent = current_image(lxd, recipe.base)
+            if parent is None:
+                raise PreflightError(f"{recipe.name}: base {recipe.base} is not built")
+            say(f"{recipe.name}: unpacking parent {recipe.base} ({parent['fingerprint'][:12]})")
+            tarball = tmp / "parent.tar"
+            lxd.export_image(parent["fingerprint"], str(tarball))
+            deb.unpack(tarball, tmp)
+            tarball.unlink()
+            (tmp / "metadata.yaml").unlink(missing_ok=True)
+        apply_steps(recipe, root, say)
+        (tmp / "metadata.yaml").write_text(metadata(recipe))
+        tarball = tmp / f"{recipe.name}.tar.zst"
+        say(f"{recipe.name}: packing ({du_bytes(root) // 2**20} MiB root)")
+        deb.pack(root, tarball, tmp / "metadata.yaml")
+        say(f"{recipe.name}: importing into LXD ({tarball.stat().st_size // 2**20} MiB)")
+        fingerprint = import_tarball(lxd, tarball, properties(recipe))
+    try:
+        lxd.set_alias(recipe.name, fingerprint, recipe.description)
+    except LxdError:
+        if not old or old["fingerprint"] != fingerprint:
+            lxd.delete_image(fingerprint)
+        raise
+    if old and old["fingerprint"] != fingerprint:
+        forget_unaliased(lxd, old["fingerprint"])
+    say(f"{recipe.name}: done, alias {recipe.name} -> {fingerprint[:12]}")
+    return {"name": recipe.name, "fingerprint": fingerprint, "built": True, "hash": recipe.digest()}
+
+
+def apply_steps(recipe: Recipe, root: Path, say: Callable[[str], None]) -> None:
+    """packages, files, commands, services, in that order; every mount undone after."""
+    needs_chroot = recipe.packages or recipe.commands or recipe.services or any(f.owner for f in recipe.files)
+    if not needs_chroot:
+        place_files(root, recipe.files)
+        return
+    with deb.Chroot(root, recipe.name) as ch:
+        if recipe.packages:
+            say(f"{recipe.name}: installing {' '.join(recipe.packages)}")
+            ch.apt_install(list(recipe.packages))
+        place_files(root, recipe.files)
+        for f in recipe.files:
+            if f.owner:
+                ch.run(f"chown {f.owner} {f.path}", ["chown", f.owner, f.path])
+        for i, command in enumerate(recipe.commands):
+            say(f"{recipe.name}: commands[{i}]: {command.splitlines()[0][:70]}")
+            ch.run(f"commands[{i}]", ["/bin/sh", "-ec", command])
+        if recipe.services:
+            say(f"{recipe.name}: enabling {' '.join(recipe.services)}")
+            ch.run("services", ["systemctl", "enable", *recipe.services])
+
+
+def busybox_root(root: Path) -> None:
     """A root filesystem of static busybox with every applet linked."""
     busybox = shutil.which("busybox") or "/bin/busybox"
     if not Path(busybox).exists():
@@ -129,7 +171,17 @@ def _busybox_root(root: Path) -> None:
     os.chmod(root / "tmp", 0o1777)
 
 
-def _place_files(root: Path, files: tuple[FileSpec, ...]) -> None:
+def debian_housekeeping(root: Path) -> None:
+    """Per-container identity: an empty machine-id (so DHCP client ids differ) and no hostname
+    file (the container keeps the name LXD gives it)."""
+    (root / "etc/machine-id").write_text("")
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    (root / "etc/hostname").unlink(missing_ok=True)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+
+
+def place_files(root: Path, files: tuple[FileSpec, ...]) -> None:
+    """Write each file into the root (replacing a symlink rather than following it)."""
     for f in files:
         target = root / f.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,50 +191,51 @@ def _place_files(root: Path, files: tuple[FileSpec, ...]) -> None:
         os.chmod(target, f.mode)
 
 
-def _metadata(recipe: Recipe) -> str:
+def properties(recipe: Recipe) -> dict[str, str]:
+    """LXD image properties: the recipe's own, plus lxctool's hash, recipe name and readiness."""
+    props = {"description": recipe.description or recipe.name, "name": recipe.name, **recipe.properties,
+             HASH_PROPERTY: recipe.digest(), SELF_HASH_PROPERTY: self_hash(recipe),
+             RECIPE_PROPERTY: recipe.name}
+    if recipe.readiness:
+        props[READINESS_PROPERTY] = recipe.readiness_json()
+    if recipe.parent is not None:
+        props["lxctool.parent"] = recipe.parent.name
+    return props
+
+
+def metadata(recipe: Recipe) -> str:
+    """metadata.yaml of the unified tarball (properties travel with an exported file)."""
     import yaml
 
-    arch = platform.machine()
-    props = {"description": recipe.description or recipe.name, "name": recipe.name, **recipe.properties}
-    return yaml.safe_dump({"architecture": arch, "creation_date": int(time.time()), "properties": props})
+    return yaml.safe_dump({"architecture": platform.machine(), "creation_date": int(time.time()),
+                           "properties": properties(recipe)})
 
 
-def current_image(lxd: Lxd, alias: str) -> dict[str, Any] | None:
-    """The image an alias points to, or None."""
-    a = lxd.image_alias(alias)
-    return lxd.image(a["target"]) if a else None
+def import_tarball(lxd: Lxd, tarball: Path, props: dict[str, str] | None = None) -> str:
+    """Import a unified tarball; an image that already exists with that content is reused."""
+    try:
+        return lxd.import_image(str(tarball), props)
+    except LxdError as exc:
+        if "already exists" not in str(exc):
+            raise
+    h = hashlib.sha256()
+    with open(tarball, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def build(lxd: Lxd, name: str, force: bool = False) -> dict[str, Any]:
-    """Build a recipe into an LXD image under its name; skip when the recipe is unchanged."""
-    recipe = load_recipe(name)
-    digest = recipe.digest()
-    existing = current_image(lxd, recipe.name)
-    if existing and existing.get("properties", {}).get(HASH_PROPERTY) == digest and not force:
-        progress(f"{recipe.name} is up to date ({existing['fingerprint'][:12]}); --force rebuilds it")
-        return {"name": recipe.name, "fingerprint": existing["fingerprint"], "built": False}
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lxctool-image-") as tmp:
-        root = Path(tmp) / "rootfs"
-        progress(f"{recipe.name}: building root filesystem from base {recipe.base}", started)
-        if recipe.base == "busybox":
-            _busybox_root(root)
-        _place_files(root, recipe.files)
-        (Path(tmp) / "metadata.yaml").write_text(_metadata(recipe))
-        tarball = Path(tmp) / f"{recipe.name}.tar.gz"
-        progress(f"{recipe.name}: packing", started)
-        with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
-            tar.add(Path(tmp) / "metadata.yaml", arcname="metadata.yaml")
-            tar.add(root, arcname="rootfs")
-        progress(f"{recipe.name}: importing into LXD", started)
-        props = {HASH_PROPERTY: digest, "lxctool.recipe": recipe.name,
-                 "description": recipe.description or recipe.name, **recipe.properties}
+def forget_unaliased(lxd: Lxd, fingerprint: str) -> None:
+    """Delete an lxctool-built image no alias points to any more (containers keep their copy)."""
+    img = lxd.image(fingerprint)
+    if img and not img.get("aliases") and (img.get("properties") or {}).get(RECIPE_PROPERTY):
         try:
-            fingerprint = lxd.import_image(str(tarball), props)
-        except LxdError as exc:
-            if "fingerprint already exists" not in str(exc):
-                raise
-            fingerprint = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    lxd.set_alias(recipe.name, fingerprint, recipe.description)
-    progress(f"{recipe.name}: done, alias {recipe.name} -> {fingerprint[:12]}", started)
-    return {"name": recipe.name, "fingerprint": fingerprint, "built": True}
+            lxd.delete_image(fingerprint)
+        except LxdError:
+            pass
+
+
+def du_bytes(root: Path) -> int:
+    """Disk use of a tree in bytes (du, not following mounts)."""
+    out = subprocess.run(["du", "-sxb", str(root)], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else 0

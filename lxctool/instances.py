@@ -87,8 +87,14 @@ def _check_ip(lxd: Lxd, network: dict[str, Any], ip: str, errors: list[str]) -> 
             errors.append(f"--ip: {ip} is already in use on {network['name']} (by {used[ip]})")
 
 
-def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities) -> LaunchPlan:
-    """Observe the host and validate everything; raise SpecError listing every problem."""
+def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
+                   attachments: list[Any] | None = None, publish: list[Any] | None = None) -> LaunchPlan:
+    """Observe the host and validate everything; raise SpecError listing every problem.
+
+    attachments (netplan.Attachment, default: spec.network/spec.ip) put eth0, eth1... on networks;
+    publish (netplan.Publish) adds proxy devices. Hold network.address_lock() around prepare+apply.
+    """
+    from . import netplan
     errors: list[str] = check_name(spec.name)
     errors += check_limits_for_host(spec.limits, caps.cpus, option_label)
     if not errors and lxd.instance(spec.name) is not None:
@@ -98,13 +104,16 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities) -> Launch
     if base is None:
         raise PreflightError(f"--profile: the base profile {BASE_PROFILE!r} is missing; {SETUP_HINT}")
     if lxd.image_alias(spec.image) is None:
-        errors.append(f"--image: no image {spec.image!r} on this host; build it with "
-                      f"`lxctool image build {spec.image}` (recipes in images/)")
-    network = lxd.network(spec.network)
-    if network is None:
-        errors.append(f"--network: no network {spec.network!r}; see `lxctool network list` or `lxc network list`")
-    elif spec.ip:
-        _check_ip(lxd, network, spec.ip, errors)
+        from .recipes import find_recipe, recipe_names
+
+        if find_recipe(spec.image) is not None:
+            errors.append(f"--image: recipe {spec.image!r} is not built yet; build it with "
+                          f"`lxctool image build {spec.image}` or add --build to launch")
+        else:
+            errors.append(f"--image: no image or recipe {spec.image!r}; use a recipe from "
+                          f"{paths.data_dir('images')}: {', '.join(recipe_names())}")
+    attachments = attachments or [netplan.Attachment(spec.network, spec.ip)]
+    errors += netplan.attachment_errors(lxd, attachments)
 
     expanded_devices: dict[str, dict[str, Any]] = dict(base.get("devices") or {})
     file_profiles: dict[str, dict[str, Any]] = {}
@@ -136,10 +145,13 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities) -> Launch
         raise SpecError(errors)
 
     config, dev_keys = limitmap.limits_to_lxd(spec.limits)
-    if spec.network != (expanded_devices.get(limitmap.NIC_DEVICE) or {}).get("network") or spec.ip:
-        dev_keys.setdefault(limitmap.NIC_DEVICE, {})["network"] = spec.network
-    if spec.ip:
-        dev_keys[limitmap.NIC_DEVICE]["ipv4.address"] = spec.ip
+    from . import netshape
+
+    netshape.split_egress(config, dev_keys, "", caps.tc_police)
+    nics = netplan.nic_devices(attachments, expanded_devices.get(limitmap.NIC_DEVICE))
+    if len(nics) == 1 and nics["eth0"] == expanded_devices.get(limitmap.NIC_DEVICE):
+        nics = {}  # eth0 exactly as the profile has it
+    extra = {**nics, **dict(p.device() for p in publish or [])}
     body = {
         "name": spec.name,
         "type": "container",
@@ -147,7 +159,7 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities) -> Launch
         "profiles": profile_names,
         "config": {**config, MANAGED_KEY: "true",
                    "security.privileged": "false", "security.nesting": "false"},
-        "devices": with_device_limits(expanded_devices, dev_keys),
+        "devices": {**extra, **with_device_limits({**expanded_devices, **nics}, dev_keys)},
     }
     plan = LaunchPlan(spec, body)
     plan.ops = plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
@@ -163,9 +175,9 @@ def _capability_errors(lxd: Lxd, limits: Limits, devices: dict[str, dict[str, An
                        caps: HostCapabilities) -> list[str]:
     """Limits this host cannot enforce, each naming the missing feature."""
     errors = []
-    if limits.net_out is not None and not caps.tc_police:
-        errors.append("--net-out: this kernel lacks the tc police action (CONFIG_NET_ACT_POLICE) that "
-                      "LXD needs for limits.egress; see `lxctool doctor`")
+    if limits.net_out is not None and not caps.tc_police and not caps.ifb:
+        errors.append("--net-out: this kernel has neither the tc police action (CONFIG_NET_ACT_POLICE) "
+                      "LXD needs for limits.egress nor ifb devices for host-side shaping; see `lxctool doctor`")
     if limits.disk is not None:
         pool_name = (devices.get(limitmap.ROOT_DEVICE) or {}).get("pool")
         pool = lxd.storage_pool(pool_name) if pool_name else None
@@ -197,11 +209,30 @@ def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
                 wait_for_cpuset(lxd, name, ((lxd.instance(name) or {}).get("expanded_config") or {}).get("limits.cpu"))
             elif op.action == "wait-ipv4":
                 wait_for_ipv4(lxd, name, plan.spec.ip, plan.spec.timeout)
+                from .netplan import configure_extra_nics
+
+                configure_extra_nics(lxd, name, plan.body["devices"])
     except BaseException as exc:
         if created:
             _remove_half_created(lxd, name, exc)
         raise
+    if plan.spec.wait:
+        wait_for_readiness(lxd, name, max(plan.spec.timeout, READY_TIMEOUT))
     return row(lxd.instance(name) or {}, lxd.instance_state(name))
+
+
+READY_TIMEOUT = 180.0
+
+
+def wait_for_readiness(lxd: Lxd, name: str, timeout: float) -> None:
+    """Run the image's readiness check (if it has one) until it passes; Timeout naming it if not."""
+    from .imageops import wait_ready
+
+    result = wait_ready(lxd, name, timeout)
+    if not result["ready"]:
+        raise Timeout(f"{name} is running but its {result['image']} readiness check still fails after "
+                      f"{timeout:g}s ({result['output']}); it was left running: check it with "
+                      f"`lxctool image check {name}`, remove it with `lxctool delete --force {name}`")
 
 
 def _remove_half_created(lxd: Lxd, name: str, exc: BaseException) -> None:
@@ -304,6 +335,9 @@ def delete(lxd: Lxd, names: list[str], force: bool = False) -> list[str]:
         if inst.get("status") != "Stopped":
             lxd.set_state(inst["name"], "stop", force=True)
         lxd.delete_instance(inst["name"])
+        from . import netshape
+
+        netshape.clear(netshape.lxc_name(inst["name"], lxd.project), None)  # its IFB device
         done.append(inst["name"])
     return done
 
@@ -316,6 +350,9 @@ def prepare_limits(lxd: Lxd, name: str, new: Limits, caps: HostCapabilities) -> 
     if errors:
         raise SpecError(errors)
     config, dev_keys = limitmap.limits_to_lxd(new)
+    from . import netshape
+
+    netshape.split_egress(config, dev_keys, (inst.get("config") or {}).get("raw.lxc", ""), caps.tc_police)
     if new.cpu is not None and new.cpu.quota is not None and (inst.get("config") or {}).get("limits.cpu"):
         config["limits.cpu"] = ""  # a fractional --cpu replaces a CPU count or set
     devices = with_device_limits(inst.get("expanded_devices") or {}, dev_keys)
@@ -337,6 +374,9 @@ def apply_limits(lxd: Lxd, ops: list[Op]) -> None:
             lxd.patch_instance(op.target, patch)
         except ApiError as exc:
             raise LxdError(f"{op.target}: LXD refused the change: {exc.lxd_message}") from None
+        from . import netshape
+
+        netshape.sync(lxd, op.target)  # host-side egress shaping; LXD resets the veth's ingress qdisc
 
 
 def require_running(lxd: Lxd, name: str) -> dict[str, Any]:

@@ -52,14 +52,17 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
 @click.option("--network", default="lxctool0", envvar="LXCTOOL_NETWORK", show_default=True,
               help="Managed bridge for eth0. Env: LXCTOOL_NETWORK.")
 @click.option("--ip", metavar="ADDR", help="Fixed IPv4 on the bridge (default: DHCP).")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it has its IPv4.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until it has its IPv4 and its image's readiness check passes.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="Seconds to wait for the IPv4.")
+              help="Seconds to wait for the IPv4 (the readiness check gets at least 180).")
+@click.option("--build", "build_image", is_flag=True,
+              help="Build the image from its recipe first when it is missing or its recipe changed.")
 @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
 @format_option
 @pass_app
 def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: str, ip: str | None,
-           wait: bool, timeout: float, dry_run: bool, fmt: str, **kw: Any) -> None:
+           wait: bool, timeout: float, build_image: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
     """Create and start container NAME with limits; wait for its IPv4 and report it.
 
     \b
@@ -67,6 +70,7 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: 
       lxctool launch web1 --cpu 1 --mem 512MB
       lxctool launch exp --cpu 0.25 --mem 128MB --no-swap --processes 50
       lxctool launch db --profile medium --ip 10.191.0.20
+      lxctool launch wiki --image mediawiki --build
     """
     from ..errors import SpecError
     from ..instances import apply_launch, prepare_launch
@@ -79,6 +83,10 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: 
         raise SpecError(errors)
     spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=network,
                       ip=ip, wait=wait, timeout=timeout)
+    if build_image and not dry_run:
+        from ..images import build
+
+        build(app.lxd, image)
     plan = prepare_launch(app.lxd, spec, app.caps)
     if dry_run:
         for op in plan.ops:
