@@ -72,6 +72,7 @@ class CgroupValues:
     cpu_weight: int | None = None
     memory_limit: int | None = None                         # None = unlimited
     memory_swap_limit: int | None = None                    # v1 memsw (mem+swap) / v2 swap.max
+    swappiness: int | None = None                           # v1 only; LXD sets 0 for swap=false
     pids_max: int | None = None
     blkio: dict[str, dict[str, int]] = field(default_factory=dict)  # rbps/wbps/riops/wiops -> dev -> value
     cpu_usage_ns: int | None = None
@@ -129,6 +130,7 @@ class CgroupReader:
         v.memory_limit = mem if mem is not None and mem < _V1_UNLIMITED else None
         memsw = _int(self._file(v, "memory_swap_limit", d["memory"] / "memory.memsw.limit_in_bytes"))
         v.memory_swap_limit = memsw if memsw is not None and memsw < _V1_UNLIMITED else None
+        v.swappiness = _int(self._file(v, "swappiness", d["memory"] / "memory.swappiness"))
         v.memory_usage = _int(_read(d["memory"] / "memory.usage_in_bytes"))
         v.memory_peak = _int(_read(d["memory"] / "memory.max_usage_in_bytes"))
         memsw_usage = _int(_read(d["memory"] / "memory.memsw.usage_in_bytes"))

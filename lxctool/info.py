@@ -39,6 +39,16 @@ def _bytes_text(value: int | None) -> str:
     return "unlimited" if value is None else f"{value} B ({units.human_size(value)})"
 
 
+def _swap(cg: CgroupValues) -> tuple[Any, str]:
+    """Swap as the kernel holds it: v1 LXD forbids swap with swappiness 0, v2 with swap.max 0."""
+    if cg.swappiness is not None:
+        kind = "memory+swap" if cg.memory_swap_limit is not None else "no memory+swap cap"
+        text = (f"swappiness {cg.swappiness}" + (" (swap off)" if cg.swappiness == 0 else "")
+                + f"; {kind}" + (f" {_bytes_text(cg.memory_swap_limit)}" if cg.memory_swap_limit else ""))
+        return {"swappiness": cg.swappiness, "memory_swap_limit": cg.memory_swap_limit}, text
+    return {"swap_max": cg.memory_swap_limit}, f"swap.max {_bytes_text(cg.memory_swap_limit)}"
+
+
 def _blkio(cg: CgroupValues, what: str) -> tuple[Any, str]:
     values = cg.blkio.get(what, {})
     if not values:
@@ -66,8 +76,8 @@ def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | N
     add("limits.cpu.allowance", _effective_allowance(cg, configured.get("limits.cpu.allowance")),
         p.get("cpu_quota") if cg.cpu_quota_us is not None else p.get("cpu_shares"))
     add("limits.memory", (cg.memory_limit, _bytes_text(cg.memory_limit)), p.get("memory_limit"))
-    add("limits.memory.swap", (cg.memory_swap_limit, ("memory+swap " if "memsw" in str(p.get("memory_swap_limit")) else "swap ")
-                               + _bytes_text(cg.memory_swap_limit)), p.get("memory_swap_limit"))
+    add("limits.memory.swap", _swap(cg), p.get("swappiness") if cg.swappiness is not None
+        else p.get("memory_swap_limit"))
     add("limits.processes", (cg.pids_max, "unlimited" if cg.pids_max is None else str(cg.pids_max)),
         p.get("pids_max"))
     add("root.limits.read", _blkio(cg, "rbps" if "rbps" in cg.blkio or "riops" not in cg.blkio else "riops"),

@@ -192,3 +192,35 @@ def test_net_in_shows_the_host_side_qdisc(lxd, containers) -> None:
     tc_text = subprocess.run(["tc", "class", "show", "dev", veth], capture_output=True, text=True).stdout
     assert "rate 10Mbit" in tc_text  # the independent reference
     assert row["configured"] == "10Mbit" and row["effective"] == 10_000_000 and veth in row["effective_text"]
+
+
+def test_project_prefixed_cgroups_and_env_defaults(lxd, run_prefix) -> None:
+    from lxctool.lxd import Lxd
+
+    project = f"{run_prefix}proj"
+    lxd.call("POST", "/1.0/projects", body={"name": project, "config": {
+        "features.images": "false", "features.profiles": "false", "features.storage.volumes": "false"}})
+    name = f"{run_prefix}-p1"
+    env = {"LXCTOOL_PROJECT": project, "LXCTOOL_FORMAT": "json"}
+    scoped = Lxd(project=project)
+    try:
+        row = json.loads(run_cli("launch", name, "--mem", "100MB", "--no-swap", env=env, check=True).stdout)
+        assert row["name"] == name and scoped.instance(name) is not None
+        assert lxd.instance(name) is None  # not in the default project
+        assert scoped.instance(name)["config"]["limits.memory.swap"] == "false"
+        cg = CG / "memory" / f"lxc.payload.{project}_{name}"
+        if not v2():
+            assert (cg / "memory.limit_in_bytes").read_text().strip() == "99999744"
+            # LXD forbids swap through swappiness 0 (memsw is left uncapped)
+            assert (cg / "memory.swappiness").read_text().strip() == "0"
+        data = json.loads(run_cli("info", name, env=env, check=True).stdout)
+        mem = next(r for r in data["limits"] if r["limit"] == "limits.memory")
+        assert mem["effective"] == 99999744 and f"{project}_{name}" in mem["source"]
+        swap = next(r for r in data["limits"] if r["limit"] == "limits.memory.swap")
+        assert swap["configured"] == "false" and (v2() or swap["effective"]["swappiness"] == 0)
+        assert name in {r["name"] for r in json.loads(run_cli("list", env=env, check=True).stdout)}
+    finally:
+        if scoped.instance(name) is not None:
+            scoped.set_state(name, "stop", force=True)
+            scoped.delete_instance(name)
+        lxd.call("DELETE", f"/1.0/projects/{project}")
