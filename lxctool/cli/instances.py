@@ -49,9 +49,13 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
 @click.option("--profile", "profiles", multiple=True, metavar="P",
               help="A limit profile: a file profiles/P.yaml (kept in step as LXD profile lxctool-P), "
                    "else an existing LXD profile. Repeatable; options override it.")
-@click.option("--network", default="lxctool0", envvar="LXCTOOL_NETWORK", show_default=True,
-              help="Managed bridge for eth0. Env: LXCTOOL_NETWORK.")
-@click.option("--ip", metavar="ADDR", help="Fixed IPv4 on the bridge (default: DHCP).")
+@click.option("--network", "networks", multiple=True, envvar="LXCTOOL_NETWORK", metavar="NET",
+              help="Managed bridge for eth0 (default lxctool0); repeat for eth1, eth2... Env: LXCTOOL_NETWORK.")
+@click.option("--publish", "publish", multiple=True, metavar="[HOST_IP:]HOST_PORT:PORT[/tcp|udp]",
+              help="Forward a host port into the container (LXD proxy device); host side binds to "
+                   "127.0.0.1 unless HOST_IP is given. Repeatable.")
+@click.option("--ip", "ips", multiple=True, metavar="[NET=]ADDR",
+              help="Fixed IPv4 (default: DHCP): ADDR for the first network, NET=ADDR for another.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until it has its IPv4 and its image's readiness check passes.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
@@ -61,8 +65,8 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
 @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
 @format_option
 @pass_app
-def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: str, ip: str | None,
-           wait: bool, timeout: float, build_image: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
+def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks: tuple[str, ...],
+           publish: tuple[str, ...], ips: tuple[str, ...], wait: bool, timeout: float, build_image: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
     """Create and start container NAME with limits; wait for its IPv4 and report it.
 
     \b
@@ -70,6 +74,8 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: 
       lxctool launch web1 --cpu 1 --mem 512MB
       lxctool launch exp --cpu 0.25 --mem 128MB --no-swap --processes 50
       lxctool launch db --profile medium --ip 10.191.0.20
+      lxctool launch gw --network lab1 --network lab2 --ip lab2=10.2.0.5
+      lxctool launch web --publish 8080:80 --net-in 10Mbit --net-out 10Mbit
       lxctool launch wiki --image mediawiki --build
     """
     from ..errors import SpecError
@@ -77,22 +83,31 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], network: 
     from ..render import render
     from ..spec import LaunchSpec
 
+    from ..netplan import parse_attachments, parse_publish
+
     errors: list[str] = []
     limits = _limits_from(kw, errors)
+    nets = list(networks) or ["lxctool0"]
+    attachments = parse_attachments(nets, list(ips), errors)
+    published = parse_publish(list(publish), errors)
     if errors:
         raise SpecError(errors)
-    spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=network,
-                      ip=ip, wait=wait, timeout=timeout)
+    spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=nets[0],
+                      ip=attachments[0].ip, wait=wait, timeout=timeout)
     if build_image and not dry_run:
         from ..images import build
 
         build(app.lxd, image)
-    plan = prepare_launch(app.lxd, spec, app.caps)
-    if dry_run:
-        for op in plan.ops:
-            emit(op.describe())
-        return
-    result = apply_launch(app.lxd, plan)
+    from ..network import address_lock, reassert_isolation
+
+    reassert_isolation(app.lxd)  # LXD rewrites firewall rules when its daemon starts
+    with address_lock():  # check + create of fixed addresses: one launch at a time
+        plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
+        if dry_run:
+            for op in plan.ops:
+                emit(op.describe())
+            return
+        result = apply_launch(app.lxd, plan)
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
 
 
