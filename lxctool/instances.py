@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,29 +61,6 @@ def _file_profile(lxd: Lxd, path: Path, base_devices: dict[str, dict[str, Any]])
     body = {"config": config, "devices": with_device_limits(base_devices, dev_keys),
             "description": f"lxctool profile from {path.name}: {profile_description(path)}".strip()}
     return FILE_PROFILE_PREFIX + path.stem, body, limits
-
-
-def _check_ip(lxd: Lxd, network: dict[str, Any], ip: str, errors: list[str]) -> None:
-    """Errors unless ip is a free host address of the network's IPv4 subnet."""
-    try:
-        addr = ipaddress.IPv4Address(ip)
-    except ValueError:
-        errors.append(f"--ip: {ip!r} is not an IPv4 address")
-        return
-    cidr = (network.get("config") or {}).get("ipv4.address") or ""
-    if not cidr or cidr == "none":
-        errors.append(f"--ip: network {network['name']} has no IPv4 subnet")
-        return
-    iface = ipaddress.IPv4Interface(cidr)
-    net = iface.network
-    if addr not in net:
-        errors.append(f"--ip: {ip} is outside {network['name']}'s subnet {net}; use an address in {net}")
-    elif addr in (net.network_address, net.broadcast_address, iface.ip):
-        errors.append(f"--ip: {ip} is the network, broadcast or gateway address of {net}; use another")
-    else:
-        used = {lease.get("address"): lease.get("hostname") for lease in lxd.network_leases(network["name"])}
-        if ip in used:
-            errors.append(f"--ip: {ip} is already in use on {network['name']} (by {used[ip]})")
 
 
 def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,

@@ -56,6 +56,12 @@ def effective_rate(veth: str | None, direction: str) -> tuple[int | None, str, s
         if rate is None:
             return None, "no shaping on the host-side veth", f"tc class show dev {veth}"
         return rate, f"htb {units.format_bit_rate(rate)} on {veth}", f"tc class show dev {veth}"
+    from . import netshape
+
+    shaped = netshape.in_place(veth)
+    if shaped:
+        return (shaped["rate_bits"], f"{shaped['kind']} {units.format_bit_rate(shaped['rate_bits'])} on "
+                f"{shaped['ifb']} (redirected from {veth} ingress)", f"tc qdisc show dev {shaped['ifb']}")
     policed = [f for f in _tc_json("filter", "show", "dev", veth, "ingress")
                if "police" in json.dumps(f)]
     if policed:

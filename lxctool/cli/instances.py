@@ -92,6 +92,9 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
     published = parse_publish(list(publish), errors)
     if errors:
         raise SpecError(errors)
+    if limits.cpu_allowance is not None and not limits.cpu_allowance.hard:
+        click.echo(f"lxctool: note: --cpu-allowance {limits.cpu_allowance.lxd()} is a soft share "
+                   "(cpu.shares): it only matters when CPUs are contended; Xms/Yms is a hard cap", err=True)
     spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=nets[0],
                       ip=attachments[0].ip, wait=wait, timeout=timeout)
     if build_image and not dry_run:
