@@ -66,7 +66,7 @@ def host_row(a: HostSample, b: HostSample) -> dict[str, Any]:
     nics = _rate(a.net, b.net, dt)
     in_containers = sum(b.by_container.values())
     return {
-        "time": datetime.fromtimestamp(b.wall, timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.fromtimestamp(b.wall, timezone.utc).isoformat(timespec="milliseconds"),
         "name": "host", "kind": "host", "state": "RUNNING",
         "processes": b.processes, "tasks": b.threads, "threads": b.threads,
         "cpu_percent": cpu, "cpu_percent_of_limit": round(cpu / b.cpus, 1) if cpu is not None else None,
@@ -93,7 +93,7 @@ def container_row(a: ContainerSample | None, b: ContainerSample, host: HostSampl
             of_limit = round(cpu / b.cpu_limit_cpus, 1)
     nics = _rate(a.net if a else {}, b.net, b.time - a.time if a else 0)
     return {
-        "time": datetime.fromtimestamp(host.wall, timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.fromtimestamp(host.wall, timezone.utc).isoformat(timespec="milliseconds"),
         "name": b.name, "kind": "container", "state": b.state,
         "processes": b.processes, "tasks": b.tasks, "threads": b.threads,
         "lxd_processes": b.lxd_processes, "host_attributed_processes": host.by_container.get(b.name, 0),

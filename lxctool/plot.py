@@ -23,12 +23,13 @@ def plot(series: list[list[dict[str, Any]]], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     times = [datetime.fromisoformat(rows[0]["time"]) for rows in series]
     names = sorted({r["name"] for rows in series for r in rows if r["kind"] == "container"})
     color = colors(names)
-    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
 
     def values(name: str, key: str) -> list[float]:
         out = []
@@ -54,14 +55,15 @@ def plot(series: list[list[dict[str, Any]]], path: str) -> None:
             ax_mem.axhline(mem_limit / 1e6, color=c, linestyle=(0, (6, 3)), linewidth=1.5,
                            label=f"{name} limit {mem_limit / 1e6:.0f} MB")
     ax_cpu.set_ylabel("CPU % (100 = one host CPU)")
-    ax_cpu.set_ylim(bottom=0)
+    ax_cpu.set_ylim(bottom=0, top=max(ax_cpu.get_ylim()[1], 1.0) * 1.15)
     ax_mem.set_ylabel("memory (MB, log scale)")
     ax_mem.set_yscale("log")
     ax_mem.set_xlabel("time (UTC)")
     for ax in (ax_cpu, ax_mem):
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=7, ncol=2)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0)
+    ax_mem.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     fig.suptitle("lxctool compare: host VM and containers")
     fig.autofmt_xdate()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
