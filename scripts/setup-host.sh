@@ -34,7 +34,7 @@ if [[ -S $SNAP_SOCKET ]] && LXD_DIR=/var/snap/lxd/common/lxd lxc info >/dev/null
   export LXD_DIR=/var/snap/lxd/common/lxd
   say "a snap LXD answers on $SNAP_SOCKET: using it"
 fi
-need=(iptables busybox-static btrfs-progs debootstrap iproute2 iputils-ping python3-venv)
+need=(iptables busybox-static btrfs-progs debootstrap iproute2 iputils-ping python3-venv influxdb influxdb-client)
 ((use_snap)) || need+=(lxd lxd-client lxd-tools)
 missing=()
 for p in "${need[@]}"; do
