@@ -80,7 +80,7 @@ def host_row(a: HostSample, b: HostSample) -> dict[str, Any]:
         "processes_in_containers": in_containers,
         "processes_host_only": b.processes - in_containers,
         "processes_by_container": dict(sorted(b.by_container.items())),
-        "kernel_threads": b.kernel_threads, "lxd_daemon_processes": b.lxd_processes,
+        "lxcfs": b.lxcfs, "kernel_threads": b.kernel_threads, "lxd_daemon_processes": b.lxd_processes,
     }
 
 
@@ -203,8 +203,11 @@ def explain(data: list[dict[str, Any]]) -> list[str]:
         f"Memory: the host's memory_bytes ({_mb(host['memory_bytes'])} of {_mb(host['memory_limit_bytes'])}) is "
         f"what `free` calls used, without its {_mb(host['memory_cache_bytes'])} of page cache and buffers. A "
         f"container's memory_bytes is its memory cgroup's charge, which includes the page cache and tmpfs "
-        f"files it caused: that is what its limit is enforced against, and `free` inside the container "
-        f"shows something else. All containers together: {_mb(mem_sum)}.")
+        f"files it caused: that is what its limit is enforced against. All containers together: {_mb(mem_sum)}. "
+        + ("lxcfs runs here, so `free` inside a container shows its own limit and use."
+           if host.get("lxcfs") else
+           f"No lxcfs here: `free` inside a container shows the host's {_mb(host['memory_limit_bytes'])} total, "
+           "not its limit."))
     for r in ctrs:
         used = "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%"
         if r["cpu_limit_kind"] == "quota":
@@ -221,6 +224,12 @@ def explain(data: list[dict[str, Any]]) -> list[str]:
         else:
             notes.append(f"CPU: {r['name']} has no CPU limit: it may use all host CPUs; it used {used}.")
     cpu_sum = sum(r["cpu_percent"] or 0 for r in ctrs)
+    if (host["cpu_percent_of_limit"] or 0) >= 90:
+        short = [f"{r['name']} got {r['cpu_percent_of_limit']}% of its {r['cpu_limit_cpus']:g}-CPU ceiling"
+                 for r in ctrs if r["cpu_percent_of_limit"] is not None and r["cpu_percent_of_limit"] < 90]
+        notes.append(f"Contention: the host's CPUs are {host['cpu_percent_of_limit']:.0f}% busy, so containers "
+                     "compete for them: this is when soft shares decide who runs"
+                     + (" and a ceiling is not reached (" + "; ".join(short) + ")" if short else "") + ".")
     if host["cpu_percent"] is not None:
         notes.append(
             f"What the host counts that a container cannot see: host CPU {host['cpu_percent']:.1f}% "

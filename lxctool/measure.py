@@ -51,6 +51,7 @@ class HostSample:
     disk_total: int
     net: dict[str, tuple[int, int]]       # nic -> (rx bytes, tx bytes)
     ipv4: list[str]
+    lxcfs: bool = False                   # lxcfs gives containers their own /proc/meminfo
 
 
 @dataclass
@@ -144,7 +145,8 @@ def host_sample(project: str | None = None) -> HostSample:
         by_container=by_container, pids=alive,
         memory_used=vm.used, memory_cache=getattr(vm, "buffers", 0) + getattr(vm, "cached", 0),
         memory_total=vm.total, swap_used=sw.used, swap_total=sw.total,
-        disk_used=du.used, disk_total=du.total, net=net, ipv4=ipv4)
+        disk_used=du.used, disk_total=du.total, net=net, ipv4=ipv4,
+        lxcfs=os.path.exists("/var/lib/lxcfs/proc/meminfo"))
 
 
 def _tree_bytes(path: Path) -> int:
