@@ -30,7 +30,8 @@ def fork_until_refused(cap: int) -> str:
     busybox ash exits on a failed fork; its EXIT trap runs `wait` (a builtin, no fork needed), so
     the shell and its sleepers stay until the host ends the group.
     """
-    return (f"trap wait EXIT; i=0; while [ $i -lt {cap} ]; do sleep 120 & i=$((i+1)); done")
+    # the pause lets LXD's exec helper leave first: counted while it lives, it would take a pid
+    return (f"usleep 500000; trap wait EXIT; i=0; while [ $i -lt {cap} ]; do sleep 120 & i=$((i+1)); done")
 
 
 def allocate(nbytes: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -49,6 +50,39 @@ def verify(app: App, name: str, only: str | None, duration: float, fmt: str) -> 
     return 3 if core.any_failing(findings) else 0
 
 
+@click.group()
+def experiment() -> None:
+    """Sweep one limit over values and plot configured against measured."""
+
+
+@experiment.command(name="run")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Where results.csv, plot.png and summary.txt go (default: ./results/FILE-STEM).")
+@format_option
+@pass_app
+def experiment_run(app: App, file: Path, out: Path | None, fmt: str) -> None:
+    """Run the sweep in FILE: a container per run, each point x repeats, then CSV, PNG and summary.
+
+    \b
+    FILE keys: limit (cpu | mem | processes), values (the sweep), repeats, duration (s per run),
+    description, image, fixed (other limits, as launch options). Ctrl-C stops after cleaning up.
+    Example: lxctool experiment run experiments/cpu-quota.yaml --out /tmp/cpu
+    """
+    from .. import experiment as core
+    from ..render import render
+
+    exp = core.load(file, app.caps.cpus)
+    out = out or Path("results") / exp.name
+    _sigterm_as_interrupt()
+    summary = core.run(app.lxd, exp, out, app.caps)
+    emit(render(core.display(summary) if fmt == "table" else summary,
+                list(summary[0]) if summary else [], fmt))
+    for what in ("results.csv", "plot.png", "summary.txt"):
+        click.echo(f"lxctool: wrote {out / what}", err=True)
+
+
 def register(group: click.Group) -> None:
     """Add these commands to the lxctool group."""
     group.add_command(verify)
+    group.add_command(experiment)

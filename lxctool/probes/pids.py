@@ -25,7 +25,8 @@ def measure(ctx: Context, limit: int, timeout: float = 20.0) -> dict[str, int]:
             top = max(top, current)
             if current != last:
                 last, still_since = current, time.monotonic()
-            elif time.monotonic() - still_since >= SETTLE_S:
+            elif time.monotonic() - still_since >= SETTLE_S and (
+                    (now.pids_max_events or 0) > (before.pids_max_events or 0) or current >= cap):
                 break  # the count stopped growing: refused, or the cap was reached
             time.sleep(0.02)
         after = ctx.cgroup()
