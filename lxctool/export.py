@@ -74,6 +74,6 @@ def prometheus_text(rows: Iterable[dict[str, Any]]) -> str:
         out.append(f"# HELP {MEASUREMENT}_{key} {help_text}")
         out.append(f"# TYPE {MEASUREMENT}_{key} gauge")
         for r, v in series:
-            value = repr(float(v)) if isinstance(v, float) else str(int(v))
+            value = repr(float(v)) if isinstance(v, float) else str(int(v or 0))
             out.append(f'{MEASUREMENT}_{key}{{kind="{_label(r["kind"])}",name="{_label(r["name"])}"}} {value}')
     return "\n".join(out)
