@@ -246,6 +246,7 @@ class Chroot:
         self.env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", "LANG": "C",
                     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **apt_proxy_env()}
         self._resolv: bytes | None = None
+        self._updated = False
 
     def __enter__(self) -> "Chroot":
         try:
@@ -277,10 +278,16 @@ class Chroot:
         return run_step(f"{self.recipe}: {step}", ["chroot", str(self.root), *argv], self.env, timeout)
 
     def apt_install(self, packages: list[str]) -> None:
-        """apt-get update + install --no-install-recommends, from the host's source via the host's proxy."""
-        self.run("apt-get update", ["apt-get", "-q", "update"])
+        """apt-get install --no-install-recommends (lists updated once per build), from the host's
+        source via the host's proxy."""
+        if not self._updated:
+            self.run("apt-get update", ["apt-get", "-q", "update"])
+            self._updated = True
         self.run(f"apt-get install {' '.join(packages)}",
                  ["apt-get", "-q", "-y", "--no-install-recommends", "install", *packages])
+
+    def apt_clean(self) -> None:
+        """Drop downloaded packages and package lists: they only make the image bigger."""
         self.run("apt-get clean", ["apt-get", "clean"])
         for lists in (self.root / "var/lib/apt/lists").glob("*_*"):
             lists.unlink(missing_ok=True)

@@ -138,9 +138,9 @@ def apply_steps(recipe: Recipe, root: Path, say: Callable[[str], None]) -> None:
         place_files(root, recipe.files)
         return
     with deb.Chroot(root, recipe.name) as ch:
-        if recipe.packages:
-            say(f"{recipe.name}: installing {' '.join(recipe.packages)}")
-            ch.apt_install(list(recipe.packages))
+        for group in recipe.packages:
+            say(f"{recipe.name}: installing {' '.join(group)}")
+            ch.apt_install(list(group))
         place_files(root, recipe.files)
         for f in recipe.files:
             if f.owner:
@@ -151,6 +151,8 @@ def apply_steps(recipe: Recipe, root: Path, say: Callable[[str], None]) -> None:
         if recipe.services:
             say(f"{recipe.name}: enabling {' '.join(recipe.services)}")
             ch.run("services", ["systemctl", "enable", *recipe.services])
+        if recipe.packages:
+            ch.apt_clean()
 
 
 def busybox_root(root: Path) -> None:

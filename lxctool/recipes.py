@@ -49,7 +49,7 @@ class Recipe:
     description: str = ""
     suite: str = ""
     variant: str = "minbase"
-    packages: tuple[str, ...] = ()
+    packages: tuple[tuple[str, ...], ...] = ()
     files: tuple[FileSpec, ...] = ()
     commands: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
@@ -130,10 +130,7 @@ def load_recipe(name_or_path: str, _seen: tuple[str, ...] = ()) -> Recipe:
     elif boot is not None:
         errors.append(f"{label}: debootstrap: only with base: debootstrap")
     root = parent.root_base() if parent else base
-    packages = _strings(label, "packages", data.get("packages"), errors)
-    for i, p in enumerate(packages):
-        if not PACKAGE_RE.match(p):
-            errors.append(f"{label}: packages[{i}]: {p!r} is not a Debian package name")
+    packages = _packages(label, data.get("packages"), errors)
     services = _strings(label, "services", data.get("services"), errors)
     if root == "busybox" and (packages or services):
         errors.append(f"{label}: packages/services: need a Debian base (debootstrap); busybox has no apt or systemd")
@@ -155,7 +152,7 @@ def load_recipe(name_or_path: str, _seen: tuple[str, ...] = ()) -> Recipe:
         readiness = list(parent.readiness)
     return Recipe(name=path.stem, source=path, base=base, text=text,
                   description=str(data.get("description") or ""), suite=suite, variant=variant,
-                  packages=tuple(packages), files=tuple(files), commands=tuple(commands),
+                  packages=packages, files=tuple(files), commands=tuple(commands),
                   services=tuple(services), readiness=tuple(readiness),
                   properties={str(k): str(v) for k, v in props.items()}, parent=parent)
 
@@ -167,6 +164,29 @@ def _strings(label: str, key: str, value: Any, errors: list[str]) -> list[str]:
         errors.append(f"{label}: {key}: must be a list of strings")
         return []
     return list(value)
+
+
+def _packages(label: str, value: Any, errors: list[str]) -> tuple[tuple[str, ...], ...]:
+    """Names installed in one apt transaction; a nested list is a transaction of its own, in order
+    (so an earlier group can satisfy a later one's dependency, e.g. php-fpm before mediawiki)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errors.append(f"{label}: packages: must be a list of package names (or of lists of them)")
+        return ()
+    groups: list[list[str]] = []
+    loose: list[str] = []
+    for i, item in enumerate(value):
+        names = item if isinstance(item, list) else [item]
+        for j, p in enumerate(names):
+            where = f"packages[{i}]" + (f"[{j}]" if isinstance(item, list) else "")
+            if not isinstance(p, str) or not PACKAGE_RE.match(p):
+                errors.append(f"{label}: {where}: {p!r} is not a Debian package name")
+        if isinstance(item, list):
+            groups.append([str(p) for p in item])
+        else:
+            loose.append(str(item))
+    return tuple(tuple(g) for g in ([loose] if loose else []) + groups if g)
 
 
 def _debootstrap(label: str, boot: Any, errors: list[str]) -> tuple[str, str]:
