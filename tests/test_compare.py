@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -98,6 +99,10 @@ def test_host_processes_agree_with_proc_and_ps_e(lab: dict[str, str]) -> None:
 def test_half_cpu_quota_with_a_burner(lab: dict[str, str]) -> None:
     rows = compare_json(lab["work"], "--interval", "3")
     r = row(rows, lab["work"])
+    if not 40 <= r["cpu_percent"] <= 55 and row(rows, "host")["cpu_percent_of_limit"] > 90:
+        # other work saturated both CPUs, so CFS shared them out: measure once more, for longer
+        rows = compare_json(lab["work"], "--interval", "6")
+        r = row(rows, lab["work"])
     assert r["cpu_limit_cpus"] == 0.5
     assert 40 <= r["cpu_percent"] <= 55, r
     assert 80 <= r["cpu_percent_of_limit"] <= 110, r
@@ -192,8 +197,10 @@ def test_request_count_is_the_same_for_1_and_10_containers(lxd: Any, run_prefix:
     from lxctool.measure import Sampler
 
     c = Containers(lxd, f"{run_prefix}-req")
+    names = [c.name("r") for _ in range(10)]
     try:
-        names = [c.launch("--mem", "64MB", "--no-wait", tag="r")[0] for _ in range(10)]
+        with ThreadPoolExecutor(4) as pool:  # launch in parallel: the test is about sampling
+            list(pool.map(lambda n: c.launch("--mem", "64MB", "--no-wait", name=n), names))
         client = Lxd()
         counts = {}
         for selected in (names[:1], names):
@@ -211,7 +218,9 @@ def test_request_count_is_the_same_for_1_and_10_containers(lxd: Any, run_prefix:
         alone = run_cli("compare", names[0])
         assert alone.returncode == 2 and "is stopped" in alone.stderr and "Traceback" not in alone.stderr
     finally:
-        c.cleanup()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda n: subprocess.run(["lxc", "delete", "-f", n], capture_output=True), names))
+        c.cleanup()  # whatever the parallel delete left
 
 
 @pytest.mark.parametrize("args,field", [
