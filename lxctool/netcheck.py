@@ -166,8 +166,19 @@ def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, ti
 def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0,
               progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run every probe the layout implies plus positive controls; one row per probe."""
+    bad = []
     for addr in outside:
-        ipaddress.IPv4Address(addr.split(":")[0])
+        host, _, port = addr.partition(":")
+        try:
+            ipaddress.IPv4Address(host)
+            if port and not 0 < int(port) < 65536:
+                raise ValueError
+        except ValueError:
+            bad.append(f"--outside: {addr!r} is not ADDR or ADDR:PORT; use an IPv4 address such as 10.250.0.2")
+    if bad:
+        from .errors import SpecError
+
+        raise SpecError(bad)
     nets, members = layout(lxd, names)
     gateways = {n["name"]: str(ipaddress.IPv4Interface(n["config"]["ipv4.address"]).ip) for n in nets
                 if (n.get("config") or {}).get("ipv4.address") not in (None, "none", "auto")}

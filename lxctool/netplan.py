@@ -107,7 +107,7 @@ def nic_devices(attachments: list[Attachment], profile_eth0: dict[str, Any] | No
 
 def parse_publish(items: list[str], errors: list[str]) -> list[Publish]:
     """--publish values -> Publish, each checked free on the host."""
-    out = []
+    out: list[Publish] = []
     for item in items:
         m = PUBLISH_RE.fullmatch(item.strip())
         if not m:

@@ -242,7 +242,8 @@ def create(lxd: Lxd, spec: NetworkSpec) -> dict[str, Any]:
 def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:
     """(instances, profiles) that use the network, from its used_by list."""
     net = require_network(lxd, name)
-    insts, profs = [], []
+    insts: list[str] = []
+    profs: list[str] = []
     for url in net.get("used_by") or []:
         path = url.split("?")[0]
         (insts if path.startswith("/1.0/instances/") else profs).append(path.rsplit("/", 1)[-1])

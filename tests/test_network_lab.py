@@ -99,3 +99,25 @@ def wait_listening(argv: list[str], timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{argv} never succeeded")
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize("args", [["network", "--help"], ["network", "create", "--help"], ["network", "list", "--help"],
+                                  ["network", "show", "--help"], ["network", "delete", "--help"],
+                                  ["net", "check", "--help"]])
+def test_help(args: list[str]) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 0 and "Usage:" in proc.stdout
+
+
+@pytest.mark.parametrize("args,field", [
+    (["net", "check", "--outside", "banana"], "--outside"),
+    (["net", "check", "nosuchnet0"], "NAME"),
+    (["network", "show", "nosuchnet0"], "NAME"),
+    (["network", "delete", "nosuchnet0"], "NAME"),
+    (["network", "delete", "lxctool0"], "NAME"),          # used by the lxctool profile
+    (["network", "create", "x", "--subnet", "10.250.0.1/24"], "NAME"),
+])
+def test_cli_refusals(lxd: Any, args: list[str], field: str) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"lxctool: error: {field}: ") and "Traceback" not in proc.stderr

@@ -114,7 +114,7 @@ def net() -> None:
 
 @net.command()
 @click.argument("names", nargs=-1, metavar="[NETWORK...]")
-@click.option("--outside", "outside", multiple=True, metavar="ADDR",
+@click.option("--outside", "outside", multiple=True, metavar="ADDR[:PORT]",
               help="An address outside every bridge (e.g. in a host network namespace) that isolated "
                    "containers must NOT reach; the host must reach it (the positive control).")
 @click.option("--timeout", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
