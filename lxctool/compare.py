@@ -96,11 +96,11 @@ def container_row(a: ContainerSample | None, b: ContainerSample, host: HostSampl
         "time": datetime.fromtimestamp(host.wall, timezone.utc).isoformat(timespec="milliseconds"),
         "name": b.name, "kind": "container", "state": b.state,
         "processes": b.processes, "tasks": b.tasks, "threads": b.threads,
-        "lxd_processes": b.lxd_processes, "host_attributed_processes": host.by_container.get(b.name, 0),
+        "lxd_processes": b.lxd_processes,
         "cpu_percent": cpu, "cpu_percent_of_limit": of_limit, "cpu_limit_cpus": b.cpu_limit_cpus,
         "cpu_limit_kind": b.cpu_limit_kind, "cpu_shares": b.cpu_shares, "cpu_allowance": b.allowance,
         "memory_bytes": b.memory, "memory_limit_bytes": b.memory_limit, "memory_peak_bytes": b.memory_peak,
-        "swap_bytes": b.swap, "pids_max": b.pids_max, "disk_bytes": b.disk,
+        "swap_bytes": b.swap, "pids_max": b.pids_max, "disk_bytes": b.disk, "disk_source": b.disk_source,
         "net_rx_bytes_per_s": _sum(nics, "rx_bytes_per_s"), "net_tx_bytes_per_s": _sum(nics, "tx_bytes_per_s"),
         "nics": nics, "ipv4": b.ipv4,
     }
@@ -208,6 +208,12 @@ def explain(data: list[dict[str, Any]]) -> list[str]:
            if host.get("lxcfs") else
            f"No lxcfs here: `free` inside a container shows the host's {_mb(host['memory_limit_bytes'])} total, "
            "not its limit."))
+    pooled = [r for r in ctrs if r.get("disk_source") == "lxd"]
+    if pooled:
+        notes.append("Disk: for " + ", ".join(f"{r['name']} ({_mb(r['disk_bytes'])})" for r in pooled)
+                     + " disk_bytes is the storage pool's own count, what a root size quota is checked against: "
+                     "on a copy-on-write pool only the blocks not shared with the image. Others are summed "
+                     "from their files, like du. The host's disk_bytes is its root filesystem's used space.")
     for r in ctrs:
         used = "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%"
         if r["cpu_limit_kind"] == "quota":

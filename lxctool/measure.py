@@ -40,8 +40,8 @@ class HostSample:
     threads: int
     kernel_threads: int
     lxd_processes: int
-    by_container: dict[str, int]          # LXD instance name -> processes in its payload cgroup
-    pids: set[int]
+    by_container: dict[str, int]          # LXD instance name -> processes in its payload cgroup (or below)
+    threads_by_container: dict[str, int]
     memory_used: int
     memory_cache: int
     memory_total: int
@@ -77,6 +77,7 @@ class ContainerSample:
     swap: int | None = None
     pids_max: int | None = None
     disk: int | None = None
+    disk_source: str | None = None         # "lxd" (the pool's count) or "du" (a walk of its files)
     net: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
@@ -116,6 +117,7 @@ def host_sample(project: str | None = None) -> HostSample:
     pids = set(psutil.pids())
     threads = kernel = lxd_procs = 0
     by_container: dict[str, int] = {}
+    threads_by_container: dict[str, int] = {}
     prefix = f"{project}_" if project and project != "default" else ""
     alive: set[int] = set()
     for pid in pids:
@@ -130,6 +132,7 @@ def host_sample(project: str | None = None) -> HostSample:
             if owner.startswith(prefix):
                 owner = owner[len(prefix):]
             by_container[owner] = by_container.get(owner, 0) + 1
+            threads_by_container[owner] = threads_by_container.get(owner, 0) + nthreads
         elif pid == 2 or ppid == 2:
             kernel += 1
         elif _proc_comm(pid) == "lxd":
@@ -142,7 +145,7 @@ def host_sample(project: str | None = None) -> HostSample:
     return HostSample(
         time=now, wall=wall, cpus=cpu_count(), cpu_busy_s=busy, load1=os.getloadavg()[0],
         processes=len(alive), threads=threads, kernel_threads=kernel, lxd_processes=lxd_procs,
-        by_container=by_container, pids=alive,
+        by_container=by_container, threads_by_container=threads_by_container,
         memory_used=vm.used, memory_cache=getattr(vm, "buffers", 0) + getattr(vm, "cached", 0),
         memory_total=vm.total, swap_used=sw.used, swap_total=sw.total,
         disk_used=du.used, disk_total=du.total, net=net, ipv4=ipv4,
@@ -183,24 +186,24 @@ class DiskUsage:
         self.lxd_dir = lxd_dir
         self._cache: dict[str, tuple[float, int]] = {}
 
-    def usage(self, inst: dict[str, Any], state: dict[str, Any], project: str | None) -> int | None:
-        """Bytes the container's root disk uses."""
+    def usage(self, inst: dict[str, Any], state: dict[str, Any], project: str | None) -> tuple[int | None, str | None]:
+        """Bytes the container's root disk uses, and where the figure comes from ("lxd" or "du")."""
         reported = ((state.get("disk") or {}).get("root") or {}).get("usage")
         if reported:
-            return int(reported)
+            return int(reported), "lxd"
         pool = ((inst.get("expanded_devices") or {}).get("root") or {}).get("pool")
         if not pool:
-            return None
+            return None, None
         name = f"{project}_{inst['name']}" if project else inst["name"]
         path = Path(self.lxd_dir) / "storage-pools" / pool / "containers" / name
         cached = self._cache.get(name)
         if cached and time.monotonic() - cached[0] < DISK_CACHE_S:
-            return cached[1]
+            return cached[1], "du"
         if not path.is_dir():
-            return None
+            return None, None
         value = _tree_bytes(path)
         self._cache[name] = (time.monotonic(), value)
-        return value
+        return value, "du"
 
 
 def _cpu_limit(cg: cgroups.CgroupValues, config: dict[str, str], host_cpus: int) -> tuple[float | None, str | None]:
@@ -247,13 +250,16 @@ class Sampler:
         c = ContainerSample(name=name, state=status, time=now, ipv4=ipv4_addresses(state))
         config = inst.get("expanded_config") or {}
         c.allowance = config.get("limits.cpu.allowance")
-        c.disk = self.disk.usage(inst, state, self.lxd.project)
+        c.disk, c.disk_source = self.disk.usage(inst, state, self.lxd.project)
         if status != "RUNNING" or not self.reader.exists(name, self.lxd.project):
             return c
         cg = self.reader.read(name, self.lxd.project)
         c.time = time.monotonic()
-        c.tasks, c.threads = cg.pids_current, len(cg.tasks)
-        c.processes = len(set(cg.tasks) & host.pids)
+        # counted from /proc/PID/cgroup, so processes in nested cgroups (systemd inside) count too;
+        # the v1 `tasks` file lists only the top cgroup's own tasks
+        c.processes = host.by_container.get(name, 0)
+        c.threads = host.threads_by_container.get(name, 0)
+        c.tasks = cg.pids_current
         lxd_count = state.get("processes")
         c.lxd_processes = lxd_count if isinstance(lxd_count, int) and lxd_count >= 0 else None
         c.cpu_ns = cg.cpu_usage_ns

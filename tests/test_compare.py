@@ -79,6 +79,37 @@ def test_processes_equal_ps_inside_and_host_attribution(lab: dict[str, str]) -> 
     assert r["tasks"] >= r["processes"]
 
 
+def test_processes_in_nested_cgroups_count(lab: dict[str, str]) -> None:
+    """systemd inside a container puts its services in child cgroups; they are still its processes."""
+    name = lab["work"]
+    top = Path(f"/sys/fs/cgroup/pids/lxc.payload.{name}")
+    child = top / "nested-by-test"
+    sleeper = next(int(p) for p in (top / "cgroup.procs").read_text().split()
+                   if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\x00100000"))
+    child.mkdir()
+    try:
+        (child / "cgroup.procs").write_text(str(sleeper))
+        assert str(sleeper) not in (top / "tasks").read_text().split()
+        expected = len(ps_inside(name))
+        r = row(compare_json(name), name)
+        assert r["processes"] == expected and r["tasks"] >= expected
+    finally:
+        (top / "cgroup.procs").write_text(str(sleeper))
+        child.rmdir()
+
+
+@pytest.mark.slow
+def test_systemd_container_processes_equal_proc_inside(containers: Containers) -> None:
+    run_cli("image", "build", "debian", check=True, timeout=900)
+    name, _ = containers.launch("--image", "debian", "--mem", "256MB")
+    time.sleep(3)  # let systemd settle its services
+    count = "ls -d /proc/[0-9]* | wc -l"  # the image has no ps; the sh and ls count themselves
+    before = int(run_cli("exec", name, "--", "sh", "-c", count, check=True).stdout) - 2
+    r = row(compare_json(name), name)
+    after = int(run_cli("exec", name, "--", "sh", "-c", count, check=True).stdout) - 2
+    assert min(before, after) <= r["processes"] <= max(before, after) and r["processes"] >= 4
+
+
 def test_host_processes_agree_with_proc_and_ps_e(lab: dict[str, str]) -> None:
     from lxctool.measure import host_sample
 

@@ -14,7 +14,7 @@ from lxctool.monitor import check_database, parse_url
 def host(t: float, busy: float, rx: int = 0, by: dict[str, int] | None = None) -> HostSample:
     return HostSample(time=t, wall=1_800_000_000.0 + t, cpus=2, cpu_busy_s=busy, load1=0.5, processes=120,
                       threads=150, kernel_threads=70, lxd_processes=4, by_container=by or {"a": 3},
-                      pids=set(), memory_used=10**9, memory_cache=5 * 10**8, memory_total=4 * 10**9,
+                      threads_by_container={"a": 5}, memory_used=10**9, memory_cache=5 * 10**8, memory_total=4 * 10**9,
                       swap_used=0, swap_total=0, disk_used=10**10, disk_total=10**11,
                       net={"eth0": (rx, 0)}, ipv4=["192.0.2.2"])
 
