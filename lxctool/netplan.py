@@ -150,13 +150,26 @@ def port_problem(pub: Publish) -> str | None:
     return None
 
 
-def configure_extra_nics(lxd: Lxd, name: str, devices: dict[str, dict[str, Any]]) -> None:
-    """Start a DHCP client on eth1... where the image only configures eth0 (busybox's udhcpc)."""
+def configure_extra_nics(lxd: Lxd, name: str, devices: dict[str, dict[str, Any]]) -> list[str]:
+    """Run a DHCP client on eth1... where the image only configures eth0 (the busybox image).
+
+    Adds a respawn line per NIC to the container's /etc/inittab and asks init to re-read it
+    (SIGHUP), so the clients also come back after a restart. Returns the NICs configured.
+    """
     extra = sorted(d.get("name", k) for k, d in devices.items()
                    if d.get("type") == "nic" and d.get("name", k) != "eth0")
-    if not extra or lxd.exec(name, ["test", "-x", "/sbin/udhcpc"]).exit_code != 0:
-        return
+    if not extra or lxd.exec(name, ["grep", "-q", "dhcp-eth0", "/etc/inittab"]).exit_code != 0:
+        return []
     lxd.push_file(name, NIC_SCRIPT, NIC_SCRIPT_BODY, mode=0o755)
-    for nic in extra:
-        lxd.exec(name, ["sh", "-c", f"udhcpc -b -t 20 -i {nic} -s {NIC_SCRIPT} "
-                        f"-x hostname:$(hostname) >/dev/null 2>&1 </dev/null"])
+    lines = "".join(f"::respawn:/sbin/udhcpc -f -S -i {nic} -s {NIC_SCRIPT} -x hostname:{name}\\n"
+                    for nic in extra)
+    lxd.exec(name, ["sh", "-c", f"grep -q ' -i {extra[0]} ' /etc/inittab || printf '{lines}' >> /etc/inittab; "
+                                "kill -HUP 1"])
+    from .lxd import wait_until
+
+    def leased() -> bool:
+        nets = lxd.instance_state(name).get("network") or {}
+        return all(any(a.get("family") == "inet" for a in (nets.get(n) or {}).get("addresses") or [])
+                   for n in extra)
+    wait_until(leased, 15, interval=0.1)
+    return extra

@@ -104,6 +104,11 @@ def test_container_on_two_networks(lab: Lab, containers: Any, lxd: Any) -> None:
     assert any(a["family"] == "inet" and a["address"].startswith(str(net1.network_address)[:-1])
                for a in state["eth0"]["addresses"])
     assert lxd.exec(peer, ["ping", "-c", "1", "-W", "2", ip2]).exit_code == 0
+    run_cli("restart", gw, check=True)  # eth1's DHCP client comes back with the container
+    from lxctool.lxd import wait_until
+
+    assert wait_until(lambda: any(a["address"] == ip2 for a in
+                                  (lxd.instance_state(gw)["network"].get("eth1") or {}).get("addresses") or []), 20)
 
 
 def test_published_port_answers_on_loopback_only(containers: Any, lxd: Any) -> None:
