@@ -108,6 +108,8 @@ def test_live_change_gone_and_delete(lab: Lab, containers: Any, lxd: Any) -> Non
     subprocess.run(["tc", "qdisc", "del", "dev", veth, "ingress"], check=True)
     row = egress_row(name)["eth0.limits.egress"]
     assert row["effective"] is None and row["effective_text"].startswith("GONE")
+    run_cli("limits", name, "--net-out", "20Mbit", check=True)  # the same rate again puts it back
+    assert egress_row(name)["eth0.limits.egress"]["effective"] == 2 * LIMIT
 
     ifb = netshape.ifb_name(name)
     assert Path(f"/sys/class/net/{ifb}").exists()

@@ -182,6 +182,10 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
         emit(_limits_table(gather(app.lxd, name), fmt))
         return
     _, ops = prepare_limits(app.lxd, name, new, app.caps)
+    if not ops and not dry_run and new.net_out is not None:
+        from ..netshape import sync
+
+        sync(app.lxd, name)  # same rate asked again: put host-side shaping back if it is gone
     if dry_run or not ops:
         emit("\n".join(op.describe() for op in ops) or f"{name}: limits already as asked; nothing to change")
         return
