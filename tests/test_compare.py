@@ -268,3 +268,16 @@ def test_bad_input_one_line_exit_2(args: list[str], field: str, lxd: Any, snapsh
     assert len(lines) == 1 and lines[0].startswith(f"lxctool: error: {field}: "), proc.stderr
     assert proc.stdout == ""
     assert snapshot() == before
+
+
+def test_several_samples_give_one_row_per_container_per_sample(lab: dict[str, str]) -> None:
+    rows = compare_json(lab["idle"], "--samples", "2", "--interval", "0.5")
+    assert [r["kind"] for r in rows] == ["host", "container", "host", "container"]
+    assert rows[0]["time"] < rows[2]["time"]
+    for r in rows:
+        assert {"name", "kind", "processes", "tasks", "cpu_percent", "cpu_percent_of_limit", "memory_bytes",
+                "memory_limit_bytes", "disk_bytes", "net_rx_bytes_per_s", "net_tx_bytes_per_s", "ipv4"} <= set(r)
+        assert isinstance(r["ipv4"], list)
+    assert "threads" in rows[0] and "processes_in_containers" in rows[0]
+    csv = run_cli("compare", lab["idle"], "--format", "csv", check=True).stdout.splitlines()
+    assert csv[0].startswith("time,name,kind,state,processes,tasks") and len(csv) == 3
