@@ -317,6 +317,10 @@ def delete(lxd: Lxd, names: list[str], force: bool = False) -> list[str]:
 
         netshape.clear(netshape.lxc_name(inst["name"], lxd.project), None)  # its IFB device
         done.append(inst["name"])
+    if done:
+        from . import netshape
+
+        netshape.remove_orphans(lxd)  # IFBs of containers removed outside lxctool
     return done
 
 

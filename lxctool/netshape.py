@@ -181,6 +181,29 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     return in_place(veth)
 
 
+def remove_orphans(lxd: Any) -> list[str]:
+    """Delete lxctool IFB devices whose container is gone (removed outside `lxctool delete`)."""
+    proc = _run("ip", "-j", "link", "show", "type", "ifb", check=False)
+    try:
+        links = json.loads(proc.stdout or "[]")
+    except ValueError:
+        return []
+    ours = {ln["ifname"]: ln["ifalias"].rsplit(" ", 1)[-1] for ln in links
+            if str(ln.get("ifalias", "")).startswith("lxctool net-out ")}
+    if not ours:
+        return []
+    from .lxd import Lxd
+
+    alive = set()
+    for url in Lxd(lxd.socket_path).get("/1.0/instances", **{"all-projects": "true"}) or []:
+        path, _, query = url.partition("?project=")
+        alive.add(lxc_name(path.rsplit("/", 1)[-1], query or None))
+    gone = [ifb for ifb, lxc in ours.items() if lxc not in alive]
+    for ifb in gone:
+        _run("ip", "link", "del", ifb, check=False)
+    return gone
+
+
 def hook_main(argv: list[str]) -> int:
     """Entry of the start-host hook: `hook RATE` with LXC_NAME and LXC_PID in the environment."""
     lxc, pid = os.environ.get("LXC_NAME", ""), os.environ.get("LXC_PID", "")

@@ -7,6 +7,7 @@ missing here), re-applied by the start-host hook after a reboot from inside the 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,14 @@ def test_ten_mbit_each_way_and_after_reboot(lab: Lab, containers: Any, lxd: Any)
     assert_limited(into, "into, after reboot")
     assert_limited(out, "out of, after reboot")
     assert egress_row(lim)["eth0.limits.egress"]["effective"] == LIMIT
+    ifb = netshape.ifb_name(lim)
+    subprocess.run(["lxc", "delete", "--force", lim], check=True)  # removed outside lxctool
+    assert Path(f"/sys/class/net/{ifb}").exists()
+    run_cli("delete", peer, check=True)  # the next lxctool delete removes the orphaned IFB
+    assert not Path(f"/sys/class/net/{ifb}").exists()
 
 
 def test_live_change_gone_and_delete(lab: Lab, containers: Any, lxd: Any) -> None:
-    import subprocess
-
     net, _ = lab.network("g")
     name, _ = containers.launch("--network", net, "--net-out", "10Mbit")
     assert egress_row(name)["eth0.limits.egress"]["effective"] == LIMIT
