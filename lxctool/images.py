@@ -14,11 +14,9 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from . import debootstrap as deb
 from .errors import LxdError, PreflightError
@@ -58,22 +56,6 @@ def is_current(image: dict[str, Any] | None, recipe: Recipe) -> bool:
     return bool(image) and (image or {}).get("properties", {}).get(HASH_PROPERTY) == recipe.digest()
 
 
-@contextmanager
-def workdir(name: str) -> Iterator[Path]:
-    """A temporary folder under the cache; on exit unmount anything left below it, then remove it
-    without ever crossing into another filesystem (a bind-mounted /dev must never be deleted)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=deb.cache_dir("work")))
-    try:
-        yield tmp
-    finally:
-        deb.unmount_below(tmp)
-        still = deb.mounts_below(tmp)
-        if still:
-            print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
-        else:
-            subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
-
-
 def build(lxd: Lxd, name: str, force: bool = False, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build a recipe (and any parent that is missing or changed) into an LXD image alias."""
     recipe = load_recipe(name)
@@ -93,7 +75,7 @@ def build(lxd: Lxd, name: str, force: bool = False, say: Callable[[str], None] |
 def _build_one(lxd: Lxd, recipe: Recipe, say: Callable[[str], None]) -> dict[str, Any]:
     """Build one recipe whose parent image is current; import it, then move the alias."""
     old = current_image(lxd, recipe.name)
-    with workdir(recipe.name) as tmp:
+    with deb.build_lock(f"image-{recipe.name}"), deb.workdir(recipe.name) as tmp:
         root = tmp / "rootfs"
         if recipe.base == "busybox":
             say(f"{recipe.name}: busybox root")

@@ -190,7 +190,7 @@ def _packages(label: str, value: Any, errors: list[str]) -> tuple[tuple[str, ...
 
 
 def _debootstrap(label: str, boot: Any, errors: list[str]) -> tuple[str, str]:
-    from .debootstrap import host_codename
+    from .aptsources import host_codename
 
     boot = boot or {}
     if not isinstance(boot, dict):

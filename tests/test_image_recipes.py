@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lxctool import debootstrap as deb
+from lxctool import aptsources as deb
 from lxctool.errors import PreflightError, SpecError
 from lxctool.recipes import load_recipe
 
