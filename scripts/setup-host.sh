@@ -34,7 +34,7 @@ if [[ -S $SNAP_SOCKET ]] && LXD_DIR=/var/snap/lxd/common/lxd lxc info >/dev/null
   export LXD_DIR=/var/snap/lxd/common/lxd
   say "a snap LXD answers on $SNAP_SOCKET: using it"
 fi
-need=(iptables busybox-static btrfs-progs debootstrap iproute2 iputils-ping python3-venv influxdb influxdb-client)
+need=(iptables busybox-static btrfs-progs debootstrap iproute2 iputils-ping python3-venv influxdb influxdb-client zstd)
 ((use_snap)) || need+=(lxd lxd-client lxd-tools)
 missing=()
 for p in "${need[@]}"; do
@@ -69,6 +69,14 @@ else
     say "no btrfs in this kernel: creating a dir pool $POOL (disk size quotas not enforced)"
     lxc storage create "$POOL" dir >&2
   fi
+fi
+# Room check: the shipped images unpack to about 1.5 GiB in the pool (debian 170 MiB, nginx 170,
+# influxdb 190, mediawiki 470, mariadb 520; busybox 1) and a running MediaWiki stack writes a few
+# hundred MiB more; rebuilds hold an old and a new copy for a moment. 30GiB leaves ample room.
+pool_total=$(lxc query "/1.0/storage-pools/$POOL/resources" 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["space"]["total"])' 2>/dev/null || echo 0)
+if (( pool_total > 0 && pool_total < 8 * 1024 ** 3 )); then
+  say "warning: pool $POOL holds only $((pool_total / 1024 ** 2)) MiB; the shipped images and a stack need about 8 GiB"
 fi
 
 # --- 4. isolated bridge ------------------------------------------------------
