@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from typing import Any, Iterator
 
 import pytest
@@ -78,9 +79,14 @@ def outside(lxd: Any, run_prefix: str) -> Iterator[str]:
     try:
         for c in cmds:
             subprocess.run(c, check=True, capture_output=True)
-        server = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-m", "http.server", "8473", "--bind", addr],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(["python3", "-c", f"import socket; socket.create_connection(('{addr}', 8473), 1)"])
+        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "8473",
+                                   "--bind", addr], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_listening([sys.executable, "-c", f"import socket; socket.create_connection(('{addr}', 8473), 1)"],
+                           timeout=30)
+        except AssertionError:
+            server.kill()
+            raise AssertionError(f"outside listener never answered: {server.communicate()[1]}") from None
         yield addr
     finally:
         if server is not None:
