@@ -56,7 +56,11 @@ def _file_profile(lxd: Lxd, path: Path, base_devices: dict[str, dict[str, Any]])
     """Turn a profile file into (LXD profile name, profile body, its limits)."""
     limits = load_profile_file(path)
     config, dev_keys = limitmap.limits_to_lxd(limits)
+    from . import netshape
+    from .host import tc_police_available
     from .spec import profile_description
+
+    netshape.split_egress(config, dev_keys, "", tc_police_available())  # net-out shaped on the host
 
     body = {"config": config, "devices": with_device_limits(base_devices, dev_keys),
             "description": f"lxctool profile from {path.name}: {profile_description(path)}".strip()}

@@ -170,7 +170,7 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     """Make a running container's shaping match its user.lxctool.net-out key; return what is in place."""
     inst = lxd.require_instance(name)
     lxc = lxc_name(name, lxd.project)
-    rate = int((inst.get("config") or {}).get(RATE_KEY) or 0)
+    rate = int((inst.get("expanded_config") or inst.get("config") or {}).get(RATE_KEY) or 0)
     veth = None
     if inst.get("status") == "Running":
         veth = ((lxd.instance_state(name).get("network") or {}).get("eth0") or {}).get("host_name")

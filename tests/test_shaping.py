@@ -119,3 +119,23 @@ def test_live_change_gone_and_delete(lab: Lab, containers: Any, lxd: Any) -> Non
     assert Path(f"/sys/class/net/{ifb}").exists()
     run_cli("delete", name, check=True)
     assert not Path(f"/sys/class/net/{ifb}").exists()
+
+
+def test_net_out_from_a_profile_file(lab: Lab, containers: Any, lxd: Any, tmp_path: Path,
+                                     run_prefix: str) -> None:
+    net, _ = lab.network("p")
+    stem = f"{run_prefix}-shaped"
+    (tmp_path / f"{stem}.yaml").write_text("description: shaped egress\nnet-out: 10Mbit\n")
+    name = containers.name()
+    try:
+        run_cli("launch", name, "--network", net, "--profile", stem, check=True,
+                env={"LXCTOOL_PROFILES_DIR": str(tmp_path)})
+        prof = lxd.profile(f"lxctool-{stem}")
+        assert "limits.egress" not in prof["devices"].get("eth0", {})  # LXD cannot police here
+        assert prof["config"][netshape.RATE_KEY] == str(LIMIT)
+        assert egress_row(name)["eth0.limits.egress"]["effective"] == LIMIT
+    finally:
+        containers.cleanup()
+        containers.names.clear()
+        if lxd.profile(f"lxctool-{stem}") is not None:
+            lxd.delete_profile(f"lxctool-{stem}")
