@@ -79,6 +79,13 @@ def test_create_list_show_delete(lab: Lab, lxd: Any) -> None:
     assert row["isolated"] is True and row["isolation_rule"] is True and row["nat"] is False
     shown = json.loads(run_cli("network", "show", name, "--format", "json", check=True).stdout)
     assert shown["subnet"] == str(net) and shown["gateway"] == str(net.network_address + 1)
+    # a rule lost (LXD rewrites firewall rules when its daemon starts) is put back by lxctool commands
+    from lxctool import firewall
+
+    firewall.remove_isolation(name)
+    assert not firewall.isolation_rule_present(name)
+    run_cli("network", "list", check=True)
+    assert firewall.isolation_rule_present(name)
     proc = run_cli("network", "delete", name)
     assert proc.returncode == 0, proc.stderr
     assert lxd.network(name) is None
