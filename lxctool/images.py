@@ -60,22 +60,26 @@ def build(lxd: Lxd, name: str, force: bool = False, say: Callable[[str], None] |
     """Build a recipe (and any parent that is missing or changed) into an LXD image alias."""
     recipe = load_recipe(name)
     say = say or Progress()
-    for parent in recipe.chain()[:-1]:
-        if not is_current(current_image(lxd, parent.name), parent):
-            say(f"{recipe.name}: parent {parent.name} is not built or changed: building it first")
-            _build_one(lxd, parent, say)
-    existing = current_image(lxd, recipe.name)
-    if is_current(existing, recipe) and not force:
-        say(f"{recipe.name} is up to date ({existing['fingerprint'][:12]}); --force rebuilds it")  # type: ignore[index]
-        return {"name": recipe.name, "fingerprint": existing["fingerprint"], "built": False,  # type: ignore[index]
-                "hash": recipe.digest()}
-    return _build_one(lxd, recipe, say)
+    result: dict[str, Any] = {}
+    for step in recipe.chain():
+        # one build of a recipe at a time on this host: a waiting build finds it current and skips
+        with deb.build_lock(f"image-{step.name}"):
+            existing = current_image(lxd, step.name)
+            if is_current(existing, step) and not (force and step is recipe):
+                if step is recipe:
+                    say(f"{step.name} is up to date ({existing['fingerprint'][:12]}); --force rebuilds it")  # type: ignore[index]
+                result = {"name": step.name, "fingerprint": existing["fingerprint"], "built": False,  # type: ignore[index]
+                          "hash": step.digest()}
+                continue
+            if step is not recipe:
+                say(f"{recipe.name}: parent {step.name} is not built or changed: building it first")
+            result = _build_one(lxd, step, existing, say)
+    return result
 
 
-def _build_one(lxd: Lxd, recipe: Recipe, say: Callable[[str], None]) -> dict[str, Any]:
+def _build_one(lxd: Lxd, recipe: Recipe, old: dict[str, Any] | None, say: Callable[[str], None]) -> dict[str, Any]:
     """Build one recipe whose parent image is current; import it, then move the alias."""
-    old = current_image(lxd, recipe.name)
-    with deb.build_lock(f"image-{recipe.name}"), deb.workdir(recipe.name) as tmp:
+    with deb.workdir(recipe.name) as tmp:
         root = tmp / "rootfs"
         if recipe.base == "busybox":
             say(f"{recipe.name}: busybox root")

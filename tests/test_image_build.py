@@ -8,14 +8,16 @@ and `nginx` images are built once and kept (their hash makes a re-run skip them)
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, lxctool_bin, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -266,3 +268,16 @@ def test_every_shipped_recipe_builds_and_passes_its_readiness_check(recipe: str,
             assert resp.status == 200 and b"MediaWiki" in resp.read()
         apache = run_cli("exec", name, "--", "sh", "-c", "dpkg -l | grep -c '^ii  apache2' || true")
         assert apache.stdout.strip() == "0"
+
+
+def test_two_builds_of_one_recipe_at_once_build_it_once(recipes: Recipes) -> None:
+    name = recipes.write("twice", BUSYBOX_CHILD.format(desc="twice"))
+    env = {**os.environ, **recipes.env}
+    procs = [subprocess.Popen([lxctool_bin(), "image", "build", name, "--format", "json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    built = sorted(json.loads(out)["built"] for out, _ in outs)
+    assert built == [False, True]  # the second waited for the first, then found it current
+    images = [i for i in recipes.lxd.images() if (i.get("properties") or {}).get("lxctool.recipe") == name]
+    assert len(images) == 1 and images[0]["fingerprint"] == recipes.target(name)
