@@ -104,7 +104,10 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
     from ..network import address_lock, reassert_isolation
 
     reassert_isolation(app.lxd)  # LXD rewrites firewall rules when its daemon starts
-    with address_lock():  # check + create of fixed addresses: one launch at a time
+    import contextlib
+
+    fixed = any(a.ip for a in attachments)
+    with address_lock() if fixed else contextlib.nullcontext():  # fixed-address launches: one at a time
         plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
         if dry_run:
             for op in plan.ops:
