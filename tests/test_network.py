@@ -144,3 +144,22 @@ def test_delete_refuses_while_used_and_force_detaches(lab: Lab, containers: Any,
     assert f"detached {c} from {name}" in proc.stderr
     assert lxd.network(name) is None
     assert all(d.get("network") != name for d in lxd.instance(c)["devices"].values())
+
+
+def test_subnet_overlapping_a_host_route_is_refused(lxd: Any, run_prefix: str,
+                                                    snapshot: Callable[[], dict[str, Any]]) -> None:
+    from test_network_lab import free_subnet
+
+    net = free_subnet(lxd)
+    dummy = f"n{run_prefix}d"
+    subprocess.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", f"n{run_prefix}e"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{net.network_address + 1}/24", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        before = stable(snapshot(), run_prefix)
+        proc = run_cli("network", "create", f"n{run_prefix}x", "--subnet", f"{net.network_address + 129}/25")
+        one_error(proc, "--subnet")
+        assert f"overlaps {net}" in proc.stderr
+        assert stable(snapshot(), run_prefix) == before
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], capture_output=True)
