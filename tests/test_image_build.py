@@ -22,6 +22,8 @@ from conftest import REPO, lxctool_bin, run_cli
 pytestmark = pytest.mark.integration
 
 WORK = Path("/var/cache/lxctool/work")
+# straight to the project's own container: never through a proxy from the environment
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def mounts() -> list[str]:
@@ -238,7 +240,7 @@ def test_debian_and_nginx_build_launch_and_answer(lxd: Any, containers: Any) -> 
         assert img["properties"]["lxctool.recipe"] == alias
     name, row = containers.launch("--image", "nginx", tag="ng")
     assert row["state"] == "RUNNING" and row["ipv4"]
-    with urllib.request.urlopen(f"http://{row['ipv4'][0]}/", timeout=10) as resp:
+    with DIRECT.open(f"http://{row['ipv4'][0]}/", timeout=10) as resp:
         assert resp.status == 200 and b"nginx" in resp.read()
     check = run_cli("image", "check", name, "--format", "json")
     assert check.returncode == 0 and json.loads(check.stdout)["ready"] is True
@@ -264,7 +266,7 @@ def test_every_shipped_recipe_builds_and_passes_its_readiness_check(recipe: str,
     check = run_cli("image", "check", name, "--format", "json")
     assert check.returncode == 0 and json.loads(check.stdout)["ready"] is True, check.stdout + check.stderr
     if recipe == "mediawiki":
-        with urllib.request.urlopen(f"http://{row['ipv4'][0]}/index.php", timeout=20) as resp:
+        with DIRECT.open(f"http://{row['ipv4'][0]}/index.php", timeout=20) as resp:
             assert resp.status == 200 and b"MediaWiki" in resp.read()
         apache = run_cli("exec", name, "--", "sh", "-c", "dpkg -l | grep -c '^ii  apache2' || true")
         assert apache.stdout.strip() == "0"
