@@ -190,7 +190,7 @@ def _packages(label: str, value: Any, errors: list[str]) -> tuple[tuple[str, ...
 
 
 def _debootstrap(label: str, boot: Any, errors: list[str]) -> tuple[str, str]:
-    from .aptsources import host_codename
+    from .aptsources import debian_sources, host_codename, host_sources
 
     boot = boot or {}
     if not isinstance(boot, dict):
@@ -202,6 +202,9 @@ def _debootstrap(label: str, boot: Any, errors: list[str]) -> tuple[str, str]:
     variant = str(boot.get("variant") or "minbase")
     if not re.match(r"^[a-z][a-z0-9\-]*$", suite):
         errors.append(f"{label}: debootstrap.suite: {suite!r} is not a Debian suite name like bookworm")
+    elif not any(s == suite for _, s in debian_sources(host_sources(), suite)):
+        errors.append(f"{label}: debootstrap.suite: the host's apt sources have no entry for {suite!r}; "
+                      "use a suite they list (images use the host's own package source)")
     if variant not in VARIANTS:
         errors.append(f"{label}: debootstrap.variant: {variant!r} is unknown; use one of {', '.join(VARIANTS)}")
     return suite, variant

@@ -203,3 +203,9 @@ def test_apt_proxy_comes_from_apt_configuration(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("http_proxy", "http://127.0.0.2:8080/")  # the environment wins
     assert deb.apt_proxy_env()["http_proxy"] == "http://127.0.0.2:8080/"
     assert "APT_CONFIG" in os.environ
+
+
+def test_a_suite_the_host_has_no_source_for_is_refused(images_dir: Path) -> None:
+    write(images_dir, "old", "base: debootstrap\ndebootstrap: {suite: lxctoolnosuchsuite}\n")
+    with pytest.raises(SpecError, match="debootstrap.suite: the host's apt sources have no entry for"):
+        load_recipe("old")
