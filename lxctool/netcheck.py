@@ -16,7 +16,7 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import network as netmod
 from .lxd import Lxd
@@ -163,8 +163,7 @@ def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, ti
     return "rc=0" in res.stdout or "HTTP/" in res.stdout
 
 
-def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0,
-              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0) -> list[dict[str, Any]]:
     """Run every probe the layout implies plus positive controls; one row per probe."""
     bad = []
     for addr in outside:
