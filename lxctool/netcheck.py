@@ -167,10 +167,10 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
     """Run every probe the layout implies plus positive controls; one row per probe."""
     bad = []
     for addr in outside:
-        host, _, port = addr.partition(":")
+        host, _, port_text = addr.partition(":")
         try:
             ipaddress.IPv4Address(host)
-            if port and not 0 < int(port) < 65536:
+            if port_text and not 0 < int(port_text) < 65536:
                 raise ValueError
         except ValueError:
             bad.append(f"--outside: {addr!r} is not ADDR or ADDR:PORT; use an IPv4 address such as 10.250.0.2")
