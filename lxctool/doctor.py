@@ -39,9 +39,11 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
                      "boot with swapaccount=1 (cgroup v1)", needed=False))
     rows.append(_row("host swap", caps.swap_bytes > 0, f"{caps.swap_bytes} B of swap",
                      "add swap to see --swap matter (containers cannot swap without it)", needed=False))
+    fallback = ("lxctool shapes --net-out on the host with an ifb device instead" if caps.ifb
+                else "--net-out is refused (no ifb either)")
     rows.append(_row("tc police action", caps.tc_police,
                      "present: LXD can apply limits.egress" if caps.tc_police
-                     else "missing (CONFIG_NET_ACT_POLICE): LXD cannot apply limits.egress; --net-out is refused",
+                     else f"missing (CONFIG_NET_ACT_POLICE): LXD cannot apply limits.egress; {fallback}",
                      "a kernel with CONFIG_NET_ACT_POLICE", needed=False))
     rows.append(_row("ifb devices", caps.ifb, "ifb available for host-side shaping" if caps.ifb else "no ifb",
                      "a kernel with CONFIG_IFB", needed=False))
