@@ -12,7 +12,7 @@ LXCTOOL=${LXCTOOL:-lxctool}
 RUN="lab-$(printf '%04x%04x' $RANDOM $RANDOM)"
 A="$RUN-a"
 B="$RUN-b"
-TMP=$(mktemp -d)
+TMP=$(mktemp -d /tmp/lxctool-lab1.XXXXXX)
 
 cleanup() {
   local rc=$?
