@@ -17,7 +17,7 @@ from .recipes import find_recipe, load_recipe
 
 
 def recipe_status(props: dict[str, str]) -> str:
-    """current / recipe changed / parent changed / no recipe / invalid recipe, for an image's properties."""
+    """current / recipe changed / parent changed / builder changed / no recipe / invalid recipe."""
     name = props.get(RECIPE_PROPERTY, "")
     if find_recipe(name) is None:
         return "no recipe"
@@ -28,7 +28,7 @@ def recipe_status(props: dict[str, str]) -> str:
     if props.get(HASH_PROPERTY) == recipe.digest():
         return "current"
     if props.get(SELF_HASH_PROPERTY) and props.get(SELF_HASH_PROPERTY) == self_hash(recipe):
-        return "parent changed"
+        return "parent changed" if recipe.parent is not None else "builder changed"
     return "recipe changed"
 
 

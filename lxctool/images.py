@@ -87,7 +87,7 @@ def _build_one(lxd: Lxd, recipe: Recipe, old: dict[str, Any] | None, say: Callab
         elif recipe.base == "debootstrap":
             say(f"{recipe.name}: Debian {recipe.suite} ({recipe.variant}) base")
             deb.base_rootfs(recipe.suite, recipe.variant, root, say)
-            debian_housekeeping(root)
+            (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
         else:
             parent = current_image(lxd, recipe.base)
             if parent is None:
@@ -99,6 +99,8 @@ def _build_one(lxd: Lxd, recipe: Recipe, old: dict[str, Any] | None, say: Callab
             tarball.unlink()
             (tmp / "metadata.yaml").unlink(missing_ok=True)
         apply_steps(recipe, root, say)
+        if recipe.root_base() == "debootstrap":
+            debian_housekeeping(root)  # after the steps: installing systemd writes a machine-id
         (tmp / "metadata.yaml").write_text(metadata(recipe))
         tarball = tmp / f"{recipe.name}.tar.zst"
         say(f"{recipe.name}: packing ({du_bytes(root) // 2**20} MiB root)")
@@ -162,10 +164,12 @@ def busybox_root(root: Path) -> None:
 def debian_housekeeping(root: Path) -> None:
     """Per-container identity: an empty machine-id (so DHCP client ids differ) and no hostname
     file (the container keeps the name LXD gives it)."""
-    (root / "etc/machine-id").write_text("")
+    machine_id = root / "etc/machine-id"
+    if machine_id.exists() or machine_id.is_symlink():
+        machine_id.unlink()
+        machine_id.write_text("")
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     (root / "etc/hostname").unlink(missing_ok=True)
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
 
 
 def place_files(root: Path, files: tuple[FileSpec, ...]) -> None:

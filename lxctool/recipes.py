@@ -25,6 +25,7 @@ FILE_KEYS = ("path", "content", "source", "mode", "owner")
 DEBOOTSTRAP_KEYS = ("suite", "variant")
 VARIANTS = ("minbase", "buildd", "fakechroot")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?([=/][A-Za-z0-9.+~:\-]+)?$")
+DEBIAN_BUILD_FORMAT = 2  # 2: machine-id emptied after the packages (systemd's postinst writes one)
 OWNER_RE = re.compile(r"^[a-z_][a-z0-9_\-]*(:[a-z_][a-z0-9_\-]*)?$|^\d+(:\d+)?$")
 
 
@@ -60,8 +61,8 @@ class Recipe:
     def digest(self) -> str:
         """Hash of this recipe's text and its parents' hashes (a root recipe: of its text alone)."""
         h = hashlib.sha256(self.text.encode())
-        if self.base == "debootstrap":
-            h.update(f"\0debootstrap {self.suite} {self.variant}".encode())
+        if self.base == "debootstrap":  # the format number changes when lxctool builds Debian roots differently
+            h.update(f"\0debootstrap {self.suite} {self.variant} format {DEBIAN_BUILD_FORMAT}".encode())
         if self.parent is not None:
             h.update(b"\0parent " + self.parent.digest().encode())
         return h.hexdigest()[:16]

@@ -254,6 +254,10 @@ def test_debian_and_nginx_build_launch_and_answer(lxd: Any, containers: Any) -> 
     assert inside.returncode == 0
     assert inside.stdout.split()[0] == name and row["ipv4"][0] in inside.stdout
     assert inside.stdout.split()[-1] == "active"
+    # each container has its own machine-id (the image ships an empty one)
+    other, _ = containers.launch("--image", "debian", tag="deb")
+    ids = {run_cli("exec", c, "--", "cat", "/etc/machine-id").stdout.strip() for c in (name, other)}
+    assert len(ids) == 2 and all(len(i) == 32 for i in ids)
 
 
 @pytest.mark.slow

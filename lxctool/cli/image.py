@@ -46,7 +46,8 @@ def build(app: App, name: str, force: bool, fmt: str) -> None:
 @pass_app
 def list_cmd(app: App, fmt: str) -> None:
     """Images built by lxctool: alias, recipe, fingerprint, size, built at, and whether the
-    recipe or a parent changed since (status: current, recipe changed, parent changed, no recipe)."""
+    recipe or a parent changed since (status: current, recipe changed, parent changed,
+    builder changed, no recipe)."""
     from ..imageops import list_images
     from ..render import render
 
