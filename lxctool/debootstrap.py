@@ -159,6 +159,7 @@ class Chroot:
         self.env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", "LANG": "C",
                     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **apt_proxy_env()}
         self._resolv: bytes | None = None
+        self._resolv_link: str | None = None
         self._updated = False
 
     def __enter__(self) -> "Chroot":
@@ -170,6 +171,7 @@ class Chroot:
             policy.write_text(POLICY_RC)
             policy.chmod(0o755)
             resolv = self.root / "etc/resolv.conf"
+            self._resolv_link = os.readlink(resolv) if resolv.is_symlink() else None
             self._resolv = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
             resolv.unlink(missing_ok=True)
             shutil.copyfile("/etc/resolv.conf", resolv)
@@ -183,7 +185,9 @@ class Chroot:
         (self.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
         resolv = self.root / "etc/resolv.conf"
         resolv.unlink(missing_ok=True)
-        if self._resolv is not None:
+        if self._resolv_link is not None:
+            resolv.symlink_to(self._resolv_link)
+        elif self._resolv is not None:
             resolv.write_bytes(self._resolv)
 
     def run(self, step: str, argv: list[str], timeout: float = 1800) -> str:

@@ -172,10 +172,30 @@ def debian_housekeeping(root: Path) -> None:
     (root / "etc/hostname").unlink(missing_ok=True)
 
 
+def path_in_root(root: Path, path: str, _hops: int = 0) -> Path:
+    """PATH as the image sees it: folder symlinks resolved against ROOT (as chroot would), never
+    leaving it; an absolute link like /var/run -> /run must not lead to the host's /run."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    cur = root
+    for i, part in enumerate(parts):
+        if part == "..":
+            cur = cur.parent if cur != root else root
+            continue
+        nxt = cur / part
+        if nxt.is_symlink() and i < len(parts) - 1:
+            if _hops > 40:
+                raise LxdError(f"{path}: too many levels of symbolic links in the image")
+            link = os.readlink(nxt)
+            base = "" if link.startswith("/") else str(cur.relative_to(root))
+            nxt = path_in_root(root, f"{base}/{link}", _hops + 1)
+        cur = nxt
+    return cur
+
+
 def place_files(root: Path, files: tuple[FileSpec, ...]) -> None:
     """Write each file into the root (replacing a symlink rather than following it)."""
     for f in files:
-        target = root / f.path.lstrip("/")
+        target = path_in_root(root, f.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_symlink():
             target.unlink()
