@@ -27,7 +27,10 @@ DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def mounts() -> list[str]:
-    return sorted(Path("/proc/mounts").read_text().splitlines())
+    """Mounts in lxctool's cache (where builds mount /proc, /sys, /dev); other tests' mounts
+    elsewhere on the host come and go meanwhile."""
+    return sorted(line for line in Path("/proc/mounts").read_text().splitlines() if "/lxctool" in line
+                  and "/storage-pools/" not in line)
 
 
 def work_entries() -> set[str]:
