@@ -227,7 +227,7 @@ def test_launch_names_the_build_command_for_an_unbuilt_recipe(recipes: Recipes, 
     assert refused.returncode == 2 and snapshot()["images"] == before["images"]
     assert recipes.lxd.instance(cname) is None
     assert f"recipe '{name}' is not built yet; build it with `lxctool image build {name}`" in refused.stderr
-    unknown = recipes.cli("launch", cname, "--image", "im-nowhere")
+    unknown = recipes.cli("launch", cname, "--image", "im-nowhere", "--build")
     assert unknown.returncode == 2 and "no image or recipe 'im-nowhere'" in unknown.stderr
     launched = recipes.cli("launch", cname, "--image", name, "--build", "--format", "json")
     assert launched.returncode == 0, launched.stderr

@@ -99,8 +99,10 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
                       ip=attachments[0].ip, wait=wait, timeout=timeout)
     if build_image and not dry_run:
         from ..images import build
+        from ..recipes import find_recipe
 
-        build(app.lxd, image)
+        if find_recipe(image) is not None:  # an image without a recipe is launched as it is
+            build(app.lxd, image)
     from ..network import address_lock, reassert_isolation
 
     reassert_isolation(app.lxd)  # LXD rewrites firewall rules when its daemon starts
