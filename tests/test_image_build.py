@@ -290,3 +290,27 @@ def test_two_builds_of_one_recipe_at_once_build_it_once(recipes: Recipes) -> Non
     assert built == [False, True]  # the second waited for the first, then found it current
     images = [i for i in recipes.lxd.images() if (i.get("properties") or {}).get("lxctool.recipe") == name]
     assert len(images) == 1 and images[0]["fingerprint"] == recipes.target(name)
+
+
+@pytest.mark.slow
+def test_mediawiki_on_a_fresh_machine(recipes: Recipes, containers: Any, tmp_path: Path) -> None:
+    """The issue's 'done when', as a new user: no cached base, no debian/nginx images yet (a
+    renamed copy of the shipped chain stands for them), then build mediawiki and launch it."""
+    d, n, w = (f"{recipes.prefix}-{x}" for x in ("debian", "nginx", "wiki"))
+    shipped = REPO / "images"
+    (recipes.folder / f"{d}.yaml").write_text((shipped / "debian.yaml").read_text())
+    (recipes.folder / f"{n}.yaml").write_text((shipped / "nginx.yaml").read_text().replace("base: debian", f"base: {d}"))
+    (recipes.folder / f"{w}.yaml").write_text((shipped / "mediawiki.yaml").read_text().replace("base: nginx", f"base: {n}"))
+    cache = tmp_path / "cache"
+    recipes.env["LXCTOOL_CACHE_DIR"] = str(cache)
+    try:
+        built = recipes.cli("image", "build", w, timeout=1800)
+        assert built.returncode == 0, built.stderr
+        for phase in ("debootstrap", f"{d}: installing systemd-sysv", f"{n}: installing nginx",
+                      f"{w}: installing mediawiki", f"{w}: done"):
+            assert phase in built.stderr, phase
+        name, row = containers.launch("--image", w, tag="wiki")  # waits for the readiness check
+        with DIRECT.open(f"http://{row['ipv4'][0]}/index.php", timeout=20) as resp:
+            assert resp.status == 200 and b"MediaWiki" in resp.read()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
