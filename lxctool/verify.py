@@ -76,6 +76,9 @@ def run(ctx: Context, kinds: tuple[str, ...]) -> list[Finding]:
     for kind in kinds if len(kinds) < len(KINDS) else ():  # asked for by name: say why nothing ran
         if kind not in todo:
             ctx.progress(f"{kind}: no limit configured on {ctx.name}; skipped")
+    if not todo:
+        ctx.progress(f"{ctx.name} has no {'such ' if len(kinds) < len(KINDS) else ''}limits configured; "
+                     f"nothing to verify (set some with `lxctool limits {ctx.name} ...`)")
     for kind in todo:
         module = importlib.import_module(f".probes.{KINDS[kind][0]}", __package__)
         findings.extend(module.probe(ctx))

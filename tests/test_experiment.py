@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 from pathlib import Path
 
@@ -93,3 +94,26 @@ def test_three_point_cpu_sweep_writes_rising_csv_and_a_png(lxd, tmp_path: Path) 
     assert [p["configured"] for p in summary] == [0.1, 0.3, 0.6]
     assert "creating ex-cpu-test-" in proc.stderr
     assert not [i["name"] for i in lxd.instances_full() if i["name"].startswith("ex-cpu-test-")]
+
+
+@pytest.mark.integration
+def test_ctrl_c_stops_the_sweep_and_removes_its_container(lxd, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import lxctool_bin
+
+    path = _file(tmp_path, "limit: cpu\nvalues: [0.2, 0.4]\nrepeats: 3\nduration: 20\n", name="ctrlc.yaml")
+    proc = subprocess.Popen([lxctool_bin(), "experiment", "run", str(path), "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ""
+    deadline = time.monotonic() + 60
+    while "point 1/2" not in err and time.monotonic() < deadline:
+        err += proc.stderr.readline()
+    name = re.search(r"creating (ex-ctrlc-\w+)", err).group(1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in rest and "Traceback" not in rest
+    assert lxd.instance(name) is None

@@ -12,11 +12,16 @@ from . import App, emit, format_option, pass_app
 
 
 def _sigterm_as_interrupt() -> None:
-    """SIGTERM cleans up like Ctrl-C (workloads killed, peer container removed)."""
+    """SIGINT and SIGTERM clean up like Ctrl-C (workloads killed, containers removed).
+
+    SIGINT is installed explicitly: a process started from a non-interactive shell's `&`
+    inherits SIGINT ignored, and would then run on, leaving the container loaded.
+    """
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @click.command()
