@@ -70,24 +70,27 @@ def load(path: Path, host_cpus: int) -> Experiment:
     if not isinstance(values, list) or not values:
         errors.append(f"{path.name}: values: the sweep is empty; give a list of at least one value")
         values = []
-    label = lambda k: f"{path.name}: {k}"  # noqa: E731
+    def label(key: str) -> str:
+        return f"{path.name}: {key}"
+
     if limit in SWEEPS:
         for i, v in enumerate(values):
-            point = parse_limits({limit: v}, lambda k, i=i: f"{path.name}: values[{i}]", errors)
+            where = f"values[{i}]"
+            point = parse_limits({limit: v}, lambda k: label(where), errors)
             if limit == "cpu" and point.cpu is not None and point.cpu.quota is None:
-                errors.append(f"{path.name}: values[{i}]: {v!r} is a CPU count; sweep fractions "
+                errors.append(f"{label(where)}: {v!r} is a CPU count; sweep fractions "
                               f"like 0.2, 0.5 (a hard quota)")
-            errors += check_limits_for_host(point, host_cpus, lambda k, i=i: f"{path.name}: values[{i}]")
+            errors += check_limits_for_host(point, host_cpus, lambda k: label(where))
     repeats = _number(data.get("repeats", 1), label("repeats"), 1, 100, errors, integer=True)
     duration = _number(data.get("duration", 5), label("duration"), 1, 600, errors)
     fixed_raw = data.get("fixed") or {}
     if not isinstance(fixed_raw, dict):
         errors.append(f"{label('fixed')}: a mapping of limit names to values")
         fixed_raw = {}
-    fixed = parse_limits(fixed_raw, lambda k: f"{path.name}: fixed.{k}", errors)
+    fixed = parse_limits(fixed_raw, lambda k: label(f"fixed.{k}"), errors)
     if errors:
         raise SpecError(errors)
-    return Experiment(name=path.stem, description=str(data.get("description", "")), limit=limit,
+    return Experiment(name=path.stem, description=str(data.get("description", "")), limit=str(limit),
                       values=tuple(str(v) for v in values), repeats=int(repeats), duration=float(duration),
                       image=str(data.get("image", "busybox")), fixed=fixed)
 

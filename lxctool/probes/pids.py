@@ -9,6 +9,7 @@ from ..workloads import Background, fork_until_refused
 from . import ENFORCED, NOT_ENFORCED, Context, Finding
 
 SETTLE_S = 0.3
+POLL_S = 0.005
 
 
 def measure(ctx: Context, limit: int, timeout: float = 20.0) -> dict[str, int]:
@@ -28,7 +29,7 @@ def measure(ctx: Context, limit: int, timeout: float = 20.0) -> dict[str, int]:
             elif time.monotonic() - still_since >= SETTLE_S and (
                     (now.pids_max_events or 0) > (before.pids_max_events or 0) or current >= cap):
                 break  # the count stopped growing: refused, or the cap was reached
-            time.sleep(0.02)
+            time.sleep(POLL_S)
         after = ctx.cgroup()
     return {"tasks": top, "pids_max_events": (after.pids_max_events or 0) - (before.pids_max_events or 0),
             "kernel_limit": after.pids_max or -1, "cap": cap}
@@ -42,7 +43,9 @@ def probe(ctx: Context) -> list[Finding]:
     m = measure(ctx, limit)
     kernel = "max" if m["kernel_limit"] < 0 else str(m["kernel_limit"])
     evidence = f"pids.current stopped at {m['tasks']} (pids.max {kernel}); pids.events max +{m['pids_max_events']}"
-    ok = m["tasks"] == limit and m["pids_max_events"] > 0
+    # <= rather than ==: a helper LXD forked for the exec may hold a pid at the moment of refusal
+    # and leave before a sample sees it; the kernel refuses only at pids.max either way
+    ok = m["tasks"] <= limit and m["pids_max_events"] > 0
     if not ok:
         evidence += ("; the count went past the limit" if m["tasks"] > limit
                      else "; forking was not refused at the limit")
