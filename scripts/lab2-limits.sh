@@ -21,13 +21,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 trap 'echo "lab2: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-section() { printf '\n=== %s\n' "$*"; }
-explain() { printf '    %s\n' "$@"; }
-answer() { printf '  > %s\n' "$*"; }
-check() {  # check DESCRIPTION COMMAND...: the lab's point, asserted
-  local what=$1; shift
-  if "$@"; then printf '  ok: %s\n' "$what"; else printf '  FAILED: %s\n' "$what" >&2; exit 1; fi
-}
+# shellcheck source=scripts/lab-common.sh
+source "$(dirname "$0")/lab-common.sh"
 py() { python3 -c "$1" "${@:2}"; }
 ge() { py 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
 le() { ge "$2" "$1"; }
