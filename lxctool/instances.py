@@ -60,7 +60,7 @@ def _file_profile(lxd: Lxd, path: Path, base_devices: dict[str, dict[str, Any]])
     from .host import tc_police_available
     from .spec import profile_description
 
-    netshape.split_egress(config, dev_keys, "", tc_police_available())  # net-out shaped on the host
+    netshape.split_egress(config, dev_keys, "", tc_police_available)  # net-out shaped on the host
 
     body = {"config": config, "devices": with_device_limits(base_devices, dev_keys),
             "description": f"lxctool profile from {path.name}: {profile_description(path)}".strip()}
@@ -93,7 +93,8 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
             errors.append(f"--image: no image or recipe {spec.image!r}; use a recipe from "
                           f"{paths.data_dir('images')}: {', '.join(recipe_names())}")
     attachments = attachments or [netplan.Attachment(spec.network, spec.ip)]
-    errors += netplan.attachment_errors(lxd, attachments)
+    networks: dict[str, dict[str, Any]] = {}
+    errors += netplan.attachment_errors(lxd, attachments, networks)
 
     expanded_devices: dict[str, dict[str, Any]] = dict(base.get("devices") or {})
     file_profiles: dict[str, dict[str, Any]] = {}
@@ -127,7 +128,7 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
     config, dev_keys = limitmap.limits_to_lxd(spec.limits)
     from . import netshape
 
-    netshape.split_egress(config, dev_keys, "", caps.tc_police)
+    netshape.split_egress(config, dev_keys, "", lambda: caps.tc_police)
     nics = netplan.nic_devices(attachments, expanded_devices.get(limitmap.NIC_DEVICE))
     if len(nics) == 1 and nics["eth0"] == expanded_devices.get(limitmap.NIC_DEVICE):
         nics = {}  # eth0 exactly as the profile has it
@@ -142,8 +143,18 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
         "devices": {**extra, **with_device_limits({**expanded_devices, **nics}, dev_keys)},
     }
     plan = LaunchPlan(spec, body)
-    plan.ops = plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
+    plan.ops = [Op("ensure-isolation", n) for n in _isolation_missing(networks)]
+    plan.ops += plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
     return plan
+
+
+def _isolation_missing(networks: dict[str, dict[str, Any]]) -> list[str]:
+    """Attached isolated lxctool bridges whose drop rule is gone (LXD rewrites rules when it starts)."""
+    from . import firewall
+    from .network import is_isolated, is_lxctool
+
+    return [name for name, net in networks.items()
+            if is_lxctool(net) and is_isolated(net) and not firewall.isolation_rule_present(name)]
 
 
 def _profile_choices(lxd: Lxd) -> list[str]:
@@ -173,10 +184,17 @@ def _capability_errors(lxd: Lxd, limits: Limits, devices: dict[str, dict[str, An
 def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
     """Apply a launch plan; on failure before the container runs, remove what was created."""
     created = False
+    started: dict[str, Any] = {}
+    state: dict[str, Any] | None = None
     name = plan.spec.name
     try:
         for op in plan.ops:
-            if op.action == "ensure-profile":
+            if op.action == "ensure-isolation":
+                from . import firewall
+
+                if firewall.ensure_isolation(op.target):
+                    progress(f"put back the missing isolation rule of {op.target}")
+            elif op.action == "ensure-profile":
                 prof = op.detail["profile"]
                 lxd.put_profile(op.target, prof["config"], prof["devices"], prof["description"])
             elif op.action == "create":
@@ -186,22 +204,28 @@ def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
             elif op.action == "start":
                 lxd.set_state(name, "start")
                 created = False  # running now: a timeout below leaves it, and says so
-                wait_for_cpuset(lxd, name, ((lxd.instance(name) or {}).get("expanded_config") or {}).get("limits.cpu"))
+                started = lxd.instance(name) or {}
+                wait_for_cpuset(lxd, name, (started.get("expanded_config") or {}).get("limits.cpu"))
             elif op.action == "wait-ipv4":
-                wait_for_ipv4(lxd, name, plan.spec.ip, plan.spec.timeout)
+                state = wait_for_ipv4(lxd, name, plan.spec.ip, plan.spec.timeout)
                 from .netplan import configure_extra_nics
 
-                configure_extra_nics(lxd, name, plan.body["devices"])
+                if configure_extra_nics(lxd, name, plan.body["devices"]):
+                    state = None  # more addresses now: read the state again
     except BaseException as exc:
         if created:
             _remove_half_created(lxd, name, exc)
         raise
-    if plan.spec.wait:
+    if plan.spec.wait and (started.get("config") or {}).get(READINESS_CONFIG_KEY):
         wait_for_readiness(lxd, name, max(plan.spec.timeout, READY_TIMEOUT))
-    return row(lxd.instance(name) or {}, lxd.instance_state(name))
+        state = None
+    return row(started or lxd.instance(name) or {}, state or lxd.instance_state(name))
 
 
 READY_TIMEOUT = 180.0
+# LXD copies image properties into the instance as image.*; images.READINESS_PROPERTY names it
+# (repeated here so that a launch without a check does not import the image builder)
+READINESS_CONFIG_KEY = "image.lxctool.readiness"
 
 
 def wait_for_readiness(lxd: Lxd, name: str, timeout: float) -> None:
@@ -245,19 +269,20 @@ def wait_for_cpuset(lxd: Lxd, name: str, wanted: str | None, timeout: float = 10
         progress(f"{name}: LXD has not applied limits.cpu={wanted} to the cpuset after {timeout:g}s")
 
 
-def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> list[str]:
-    """Poll the instance state until it has a (the expected) IPv4; raise Timeout naming it."""
-    def ready() -> list[str] | None:
-        addrs = ipv4_addresses(lxd.instance_state(name))
-        return addrs if addrs and (expected is None or expected in addrs) else None
+def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> dict[str, Any]:
+    """Poll the instance state until it has a (the expected) IPv4; return that state, or Timeout."""
+    def ready() -> dict[str, Any] | None:
+        state = lxd.instance_state(name)
+        addrs = ipv4_addresses(state)
+        return state if addrs and (expected is None or expected in addrs) else None
 
-    addrs = wait_until(ready, timeout, interval=0.02)
-    if not addrs:
+    state = wait_until(ready, timeout, interval=0.01)
+    if not state:
         what = f"IPv4 {expected}" if expected else "an IPv4 address on its bridge"
         raise Timeout(f"{name} is running but got no {what} within {timeout:g}s; it was left running: "
                       f"inspect it with `lxctool exec {name} -- ip addr` and remove it with "
                       f"`lxctool delete --force {name}`")
-    return addrs
+    return state
 
 
 def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
@@ -338,7 +363,8 @@ def prepare_limits(lxd: Lxd, name: str, new: Limits, caps: HostCapabilities) -> 
     config, dev_keys = limitmap.limits_to_lxd(new)
     from . import netshape
 
-    netshape.split_egress(config, dev_keys, (inst.get("config") or {}).get("raw.lxc", ""), caps.tc_police)
+    netshape.split_egress(config, dev_keys, (inst.get("config") or {}).get("raw.lxc", ""),
+                          lambda: caps.tc_police)
     if new.cpu is not None and new.cpu.quota is not None and (inst.get("config") or {}).get("limits.cpu"):
         config["limits.cpu"] = ""  # a fractional --cpu replaces a CPU count or set
     devices = with_device_limits(inst.get("expanded_devices") or {}, dev_keys)

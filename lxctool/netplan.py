@@ -72,8 +72,12 @@ def parse_attachments(networks: list[str], ips: list[str], errors: list[str]) ->
     return [Attachment(n, fixed.get(n)) for n in nets]
 
 
-def attachment_errors(lxd: Lxd, attachments: list[Attachment]) -> list[str]:
-    """Unknown networks, and fixed addresses outside their subnet or already in use."""
+def attachment_errors(lxd: Lxd, attachments: list[Attachment],
+                      seen: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Unknown networks, and fixed addresses outside their subnet or already in use.
+
+    The network records read on the way are put in `seen` (name -> record) for the caller.
+    """
     errors: list[str] = []
     instances = None
     for att in attachments:
@@ -81,6 +85,8 @@ def attachment_errors(lxd: Lxd, attachments: list[Attachment]) -> list[str]:
         if net is None:
             errors.append(f"--network: no network {att.network!r}; see `lxctool network list`")
             continue
+        if seen is not None:
+            seen[att.network] = net
         if att.ip:
             if instances is None:
                 instances = lxd.instances_full()

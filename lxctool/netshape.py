@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 RATE_KEY = "user.lxctool.net-out"
 HOOK_PATH = Path(os.environ.get("LXCTOOL_HOOK_DIR", "/var/lib/lxctool/hooks")) / "net-out"
@@ -154,9 +154,12 @@ def in_place(veth: str | None) -> dict[str, Any] | None:
 
 
 def split_egress(config: dict[str, str], dev_keys: dict[str, dict[str, str]], raw_lxc: str,
-                 police: bool, nic: str = "eth0") -> None:
-    """Move a NIC's limits.egress to host-side shaping keys when LXD cannot police (in place)."""
-    if police or "limits.egress" not in dev_keys.get(nic, {}):
+                 police: bool | Callable[[], bool], nic: str = "eth0") -> None:
+    """Move a NIC's limits.egress to host-side shaping keys when LXD cannot police (in place).
+
+    police may be a callable, so the (60 ms) kernel probe runs only when an egress limit is asked.
+    """
+    if "limits.egress" not in dev_keys.get(nic, {}) or (police() if callable(police) else police):
         return
     from . import units
 

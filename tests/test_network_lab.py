@@ -128,3 +128,16 @@ def test_cli_refusals(lxd: Any, args: list[str], field: str) -> None:
     proc = run_cli(*args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"lxctool: error: {field}: ") and "Traceback" not in proc.stderr
+
+
+def test_launch_puts_back_the_rule_of_the_network_it_joins(lab: Lab, containers: Any) -> None:
+    from lxctool import firewall
+
+    name, _ = lab.network("r")
+    firewall.remove_isolation(name)
+    dry = run_cli("launch", containers.name("iso"), "--network", name, "--dry-run", check=True)
+    assert f"ensure-isolation {name}" in dry.stdout
+    assert not firewall.isolation_rule_present(name)  # a dry run changes nothing
+    proc = run_cli("launch", containers.name("iso"), "--network", name, "--no-wait", check=True)
+    assert firewall.isolation_rule_present(name)
+    assert f"put back the missing isolation rule of {name}" in proc.stderr

@@ -77,3 +77,10 @@ def test_configured_limits_reads_back_expanded_keys() -> None:
         "limits.cpu": "1", "limits.memory": "512MB", "root.limits.read": "10MB",
         "eth0.limits.ingress": "10Mbit"}
     assert limitmap.summary(config, devices) == "cpu=1 mem=512MB rd=10MB in=10Mbit"
+
+
+def test_launch_reads_the_readiness_property_the_builder_writes() -> None:
+    from lxctool.images import READINESS_PROPERTY
+    from lxctool.instances import READINESS_CONFIG_KEY
+
+    assert READINESS_CONFIG_KEY == f"image.{READINESS_PROPERTY}"

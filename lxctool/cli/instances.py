@@ -103,10 +103,9 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 
         if find_recipe(image) is not None:  # an image without a recipe is launched as it is
             build(app.lxd, image)
-    from ..network import address_lock, reassert_isolation
-
-    reassert_isolation(app.lxd)  # LXD rewrites firewall rules when its daemon starts
     import contextlib
+
+    from ..network import address_lock
 
     fixed = any(a.ip for a in attachments)
     with address_lock() if fixed else contextlib.nullcontext():  # fixed-address launches: one at a time
