@@ -99,7 +99,8 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
         progress: Callable[[str], None] = stderr_progress) -> list[dict[str, Any]]:
     """Launch a container, measure every point x repeat, remove it (also on Ctrl-C); write files."""
     from . import verify
-    from .instances import apply_launch, apply_limits, prepare_launch, prepare_limits
+    from .instances import apply_limits, prepare_limits
+    from .launch import apply_launch, prepare_launch
 
     out.mkdir(parents=True, exist_ok=True)
     kind, key, _ = SWEEPS[exp.limit]

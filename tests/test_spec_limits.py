@@ -81,6 +81,6 @@ def test_configured_limits_reads_back_expanded_keys() -> None:
 
 def test_launch_reads_the_readiness_property_the_builder_writes() -> None:
     from lxctool.images import READINESS_PROPERTY
-    from lxctool.instances import READINESS_CONFIG_KEY
+    from lxctool.launch import READINESS_CONFIG_KEY
 
     assert READINESS_CONFIG_KEY == f"image.{READINESS_PROPERTY}"

@@ -79,7 +79,7 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
       lxctool launch wiki --image mediawiki --build
     """
     from ..errors import SpecError
-    from ..instances import apply_launch, prepare_launch
+    from ..launch import apply_launch, prepare_launch
     from ..render import render
     from ..spec import LaunchSpec
 

@@ -61,7 +61,7 @@ def _rate(text: str) -> int:
 
 def probe(ctx: Context) -> list[Finding]:
     """Findings for eth0.limits.ingress and eth0.limits.egress (LXD's or lxctool's host-side)."""
-    from ..instances import apply_launch, prepare_launch
+    from ..launch import apply_launch, prepare_launch
     from ..host import HostCapabilities
     from ..spec import LaunchSpec
 
