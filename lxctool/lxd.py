@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
 from .errors import DaemonUnreachable, LxdError, NotFound, Timeout
+from .lxd_resources import ResourcesMixin
 
 SOCKET_CANDIDATES = ("/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket")
 START_HINT = "start it with: scripts/setup-host.sh (or: lxd --group root --logfile /var/log/lxd/lxd.log &)"
@@ -66,7 +67,7 @@ class ExecResult:
     stderr: str
 
 
-class Lxd:
+class Lxd(ResourcesMixin):
     """A connection to one LXD daemon, optionally scoped to a project."""
 
     def __init__(self, socket_path: str | None = None, project: str | None = None,
@@ -250,6 +251,27 @@ class Lxd:
             raise ApiError(status, data.decode(errors="replace")[:200], f"file {path}")
         return data
 
+    def export_image(self, fingerprint: str, dest: str) -> int:
+        """Stream a unified image's tarball into file DEST (not held in memory); return its size."""
+        conn = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            self.requests += 1
+            conn.request("GET", self._url(f"/1.0/images/{fingerprint}/export", None))
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                raise ApiError(resp.status, resp.read().decode(errors="replace")[:200], "image export")
+            size = 0
+            with open(dest, "wb") as out:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(chunk)
+                    size += len(chunk)
+            return size
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise DaemonUnreachable(f"LXD is not answering on {self.socket_path} ({exc})",
+                                    hint=START_HINT) from None
+        finally:
+            conn.close()
+
     def exec_stream(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Run argv with its output streamed live to this process's stdout/stderr; its exit code.
 
@@ -283,131 +305,6 @@ class Lxd:
                 return 126
             return 125
         return int(result.exit_code)
-
-    # -- images ------------------------------------------------------------
-    def image_alias(self, alias: str) -> dict[str, Any] | None:
-        """The alias record (name, target fingerprint) or None."""
-        return self.get_or_none(f"/1.0/images/aliases/{urllib.parse.quote(alias, safe='')}")
-
-    def images(self) -> list[dict[str, Any]]:
-        """All images with their properties and aliases."""
-        return self.get("/1.0/images", recursion=1) or []
-
-    def image(self, fingerprint: str) -> dict[str, Any] | None:
-        """One image by fingerprint, or None."""
-        return self.get_or_none(f"/1.0/images/{fingerprint}")
-
-    def import_image(self, tarball: str, properties: dict[str, str] | None = None) -> str:
-        """Upload a unified image tarball; return its fingerprint."""
-        hdrs = {"Content-Type": "application/octet-stream", "X-LXD-public": "false"}
-        if properties:
-            hdrs["X-LXD-properties"] = urllib.parse.urlencode(properties)
-        hdrs["Content-Length"] = str(os.path.getsize(tarball))
-        with open(tarball, "rb") as fh:
-            meta = self.call("POST", "/1.0/images", data=fh, headers=hdrs)
-        return meta["fingerprint"]
-
-    def set_alias(self, alias: str, fingerprint: str, description: str = "") -> None:
-        """Point alias at fingerprint (creating it, or moving it)."""
-        if self.image_alias(alias) is None:
-            self.call("POST", "/1.0/images/aliases",
-                      body={"name": alias, "target": fingerprint, "description": description})
-        else:
-            self.call("PUT", f"/1.0/images/aliases/{alias}",
-                      body={"target": fingerprint, "description": description})
-
-    def delete_image(self, fingerprint: str) -> None:
-        """Delete an image."""
-        self.call("DELETE", f"/1.0/images/{fingerprint}")
-
-    def delete_alias(self, alias: str) -> None:
-        """Delete an image alias (the image stays)."""
-        self.call("DELETE", f"/1.0/images/aliases/{urllib.parse.quote(alias, safe='')}")
-
-    def export_image(self, fingerprint: str, dest: str) -> int:
-        """Stream a unified image's tarball into file DEST (not held in memory); return its size."""
-        conn = _UnixConnection(self.socket_path, self.timeout)
-        try:
-            self.requests += 1
-            conn.request("GET", self._url(f"/1.0/images/{fingerprint}/export", None))
-            resp = conn.getresponse()
-            if resp.status >= 400:
-                raise ApiError(resp.status, resp.read().decode(errors="replace")[:200], "image export")
-            size = 0
-            with open(dest, "wb") as out:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    size += len(chunk)
-            return size
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise DaemonUnreachable(f"LXD is not answering on {self.socket_path} ({exc})",
-                                    hint=START_HINT) from None
-        finally:
-            conn.close()
-
-    # -- networks, profiles, storage ----------------------------------------
-    def network(self, name: str) -> dict[str, Any] | None:
-        """A network's record, or None."""
-        return self.get_or_none(f"/1.0/networks/{name}")
-
-    def networks(self) -> list[dict[str, Any]]:
-        """All networks, with config."""
-        return self.get("/1.0/networks", recursion=1) or []
-
-    def network_leases(self, name: str) -> list[dict[str, Any]]:
-        """DHCP leases and static reservations LXD knows on a managed network."""
-        return self.get(f"/1.0/networks/{name}/leases") or []
-
-    def create_network(self, name: str, config: dict[str, str], description: str = "") -> None:
-        """Create a managed bridge."""
-        self.call("POST", "/1.0/networks",
-                  body={"name": name, "type": "bridge", "config": config, "description": description})
-
-    def patch_network(self, name: str, config: dict[str, str]) -> None:
-        """Change a network's config keys."""
-        self.call("PATCH", f"/1.0/networks/{name}", body={"config": config})
-
-    def delete_network(self, name: str) -> None:
-        """Delete a network."""
-        self.call("DELETE", f"/1.0/networks/{name}")
-
-    def profile(self, name: str) -> dict[str, Any] | None:
-        """A profile's record, or None."""
-        return self.get_or_none(f"/1.0/profiles/{name}")
-
-    def profiles(self) -> list[dict[str, Any]]:
-        """All profiles."""
-        return self.get("/1.0/profiles", recursion=1) or []
-
-    def put_profile(self, name: str, config: dict[str, str], devices: dict[str, Any],
-                    description: str = "") -> None:
-        """Create the profile, or replace its config and devices."""
-        body = {"config": config, "devices": devices, "description": description}
-        if self.profile(name) is None:
-            self.call("POST", "/1.0/profiles", body={"name": name, **body})
-        else:
-            self.call("PUT", f"/1.0/profiles/{name}", body=body)
-
-    def delete_profile(self, name: str) -> None:
-        """Delete a profile."""
-        self.call("DELETE", f"/1.0/profiles/{name}")
-
-    def storage_pool(self, name: str) -> dict[str, Any] | None:
-        """A storage pool's record, or None."""
-        return self.get_or_none(f"/1.0/storage-pools/{name}")
-
-    def storage_pools(self) -> list[dict[str, Any]]:
-        """All storage pools."""
-        return self.get("/1.0/storage-pools", recursion=1) or []
-
-    def storage_volumes(self, pool: str) -> list[dict[str, Any]]:
-        """All volumes of a pool."""
-        return self.get(f"/1.0/storage-pools/{pool}/volumes", recursion=1) or []
-
-    def projects(self) -> list[str]:
-        """Names of the daemon's projects."""
-        return [p.rsplit("/", 1)[-1] for p in self.call("GET", "/1.0/projects") or []]
-
 
 def _quiet_websocket_manager_shutdown() -> None:
     """Hide a known ws4py race: its manager thread may poll a closed epoll after the command ended.
