@@ -27,19 +27,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow extras (every shipped image built and checked, ...) run only with --run-slow.
+
+    They are deselected, not skipped, so that a run which requires every test has no skip.
+    """
     if config.getoption("--run-slow"):
         return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE and report.skipped and "slow" not in item.keywords:
+    if REQUIRE and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped in a run that requires every test: {report.longrepr}"
 
