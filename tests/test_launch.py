@@ -118,7 +118,17 @@ def test_list_costs_one_request_for_1_or_10(lxd, containers) -> None:
     assert {first, *names} <= {r["name"] for r in cli_rows}
 
 
-def test_profile_file_becomes_lxd_profile(lxd, containers) -> None:
+@pytest.fixture
+def small_profile_cleanup(lxd):
+    """Remove the LXD profile made from profiles/small.yaml afterwards, if this test made it."""
+    existed = lxd.profile("lxctool-small") is not None
+    yield
+    prof = lxd.profile("lxctool-small")
+    if not existed and prof is not None and not prof.get("used_by"):
+        lxd.delete_profile("lxctool-small")
+
+
+def test_profile_file_becomes_lxd_profile(lxd, small_profile_cleanup, containers) -> None:
     name, _ = containers.launch("--profile", "small", "--no-wait")
     prof = lxd.profile("lxctool-small")
     assert prof["config"]["limits.memory"] == "256MB"
