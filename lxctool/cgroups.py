@@ -24,10 +24,14 @@ def layout(root: Path = ROOT) -> str:
     return "v1"
 
 
+def lxc_name(name: str, project: str | None = None) -> str:
+    """The name LXC knows the container by (LXD prefixes non-default projects)."""
+    return f"{project}_{name}" if project and project != "default" else name
+
+
 def payload_name(name: str, project: str | None = None) -> str:
     """The cgroup directory name LXD gives a container."""
-    prefix = f"{project}_" if project and project != "default" else ""
-    return f"lxc.payload.{prefix}{name}"
+    return f"lxc.payload.{lxc_name(name, project)}"
 
 
 def _read(path: Path) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from . import limits as limitmap
 from . import tc, units
 from .cgroups import CgroupReader, CgroupValues
-from .lxd import Lxd, ipv4_addresses
+from .lxd import Lxd, host_veth, ipv4_addresses
 
 
 def _dev_name(dev: str) -> str:
@@ -98,11 +98,6 @@ def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | N
         if configured.get(key) or rate is not None:
             add(key, (rate, text), source)
     return rows
-
-
-def host_veth(state: dict[str, Any], nic: str = "eth0") -> str | None:
-    """The host-side veth of a running container's NIC (renamed at every start)."""
-    return ((state.get("network") or {}).get(nic) or {}).get("host_name") or None
 
 
 def usage(state: dict[str, Any], cg: CgroupValues | None) -> dict[str, Any]:

@@ -347,3 +347,8 @@ def ipv4_addresses(state: dict[str, Any] | None, skip: Iterable[str] = ("lo",)) 
             if addr.get("family") == "inet" and addr.get("scope") == "global":
                 out.append(addr["address"])
     return out
+
+
+def host_veth(state: dict[str, Any], nic: str = "eth0") -> str | None:
+    """The host-side veth of a running container's NIC (renamed at every start)."""
+    return ((state.get("network") or {}).get(nic) or {}).get("host_name") or None

@@ -19,15 +19,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .cgroups import lxc_name
+from .lxd import host_veth
+
 RATE_KEY = "user.lxctool.net-out"
 HOOK_PATH = Path(os.environ.get("LXCTOOL_HOOK_DIR", "/var/lib/lxctool/hooks")) / "net-out"
 HOOK_LINE = "lxc.hook.start-host"
 LOG = "/var/log/lxctool-netshape.log"
-
-
-def lxc_name(name: str, project: str | None = None) -> str:
-    """The name LXC knows the container by (LXD prefixes non-default projects)."""
-    return f"{project}_{name}" if project and project != "default" else name
 
 
 def ifb_name(lxc: str) -> str:
@@ -176,7 +174,7 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     rate = int((inst.get("expanded_config") or inst.get("config") or {}).get(RATE_KEY) or 0)
     veth = None
     if inst.get("status") == "Running":
-        veth = ((lxd.instance_state(name).get("network") or {}).get("eth0") or {}).get("host_name")
+        veth = host_veth(lxd.instance_state(name))
     if rate and veth:
         apply(lxc, veth, rate)
     elif not rate:

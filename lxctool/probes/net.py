@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .. import units
-from ..lxd import ipv4_addresses
+from ..lxd import host_veth, ipv4_addresses
 from ..workloads import Background
 from . import ENFORCED, NOT_ENFORCED, TOLERANCE, Context, Finding, unsupported
 
@@ -30,7 +30,7 @@ def tx_bytes(veth: str) -> int:
 
 
 def _veth(ctx: Context, name: str) -> str:
-    return ((ctx.lxd.instance_state(name).get("network") or {}).get("eth0") or {}).get("host_name", "")
+    return host_veth(ctx.lxd.instance_state(name)) or ""
 
 
 def _stream(ctx: Context, client: str, receiver_veth: str) -> dict[str, float]:
