@@ -208,10 +208,8 @@ def cpuset_matches(actual: str | None, wanted: str) -> bool:
     """Whether a cgroup cpuset satisfies limits.cpu (a count, or an exact set)."""
     if not actual:
         return False
-    have = units.parse_cpuset(actual)
-    if wanted.isdigit():
-        return len(have) == int(wanted)
-    return have == units.parse_cpuset(wanted)
+    have, spec = units.parse_cpuset(actual), units.parse_cpu(wanted)
+    return len(have) == spec.count if spec.count is not None else have == spec.cpuset
 
 
 def wait_for_cpuset(lxd: Lxd, name: str, wanted: str | None, timeout: float = 10) -> None:

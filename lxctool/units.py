@@ -176,6 +176,13 @@ class CpuSpec:
     cpuset: tuple[int, ...] | None = None
     quota: Allowance | None = None
 
+    @property
+    def cpu_count(self) -> int | None:
+        """How many CPUs a count or a pinned set gives (None for a quota)."""
+        if self.count is not None:
+            return self.count
+        return len(self.cpuset) if self.cpuset is not None else None
+
     def lxd_cpu(self) -> str | None:
         """Value for limits.cpu (None when --cpu was a fractional quota)."""
         if self.count is not None:

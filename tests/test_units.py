@@ -109,3 +109,15 @@ def test_tc_rates() -> None:
     assert parse_tc_rate("9600bit") == 9600
     assert parse_tc_rate("1.5Gbit") == 1_500_000_000
     assert parse_tc_rate("fast") is None
+
+
+def test_cpu_count_of_a_limit_and_cpuset_match() -> None:
+    from lxctool.launch import cpuset_matches
+
+    assert units.parse_cpu("2").cpu_count == 2
+    assert units.parse_cpu("0,2").cpu_count == 2
+    assert units.parse_cpu("1-1").cpu_count == 1
+    assert units.parse_cpu("0.5").cpu_count is None
+    assert cpuset_matches("1", "1") and cpuset_matches("0", "1") and not cpuset_matches("0-1", "1")
+    assert cpuset_matches("1", "1-1") and not cpuset_matches("0", "1-1")
+    assert cpuset_matches("0,2", "0,2") and not cpuset_matches(None, "1")

@@ -12,13 +12,6 @@ from . import CPU_TOLERANCE, ENFORCED, NOT_ENFORCED, SOFT, Context, Finding
 WARM_UP_S = 0.5
 
 
-def _cpus_of(value: str) -> int:
-    spec = units.parse_cpu(value)
-    if spec.count is not None:
-        return spec.count
-    return len(spec.cpuset or ())
-
-
 def measure(ctx: Context, threads: int | None = None) -> dict[str, Any]:
     """Burn `threads` loops for ctx.duration seconds; CPUs used and counter deltas."""
     threads = threads or ctx.host_cpus
@@ -63,7 +56,7 @@ def probe(ctx: Context) -> list[Finding]:
                                     f"weighs this container against busy neighbours; {kernel}",
                                     SOFT, None, round(m["cpus"], 4), "CPU", details=m))
     if count:
-        n = _cpus_of(count)
+        n = units.parse_cpu(count).cpu_count or 0
         ok = m["cpus"] <= n * (1 + CPU_TOLERANCE)
         note = "" if n < ctx.host_cpus else f"; {n} of the host's {ctx.host_cpus} CPUs is no restriction"
         findings.append(Finding("limits.cpu", count, used,
