@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from .cgroups import CgroupReader
 from .errors import LxdError
-from .lxd import Lxd
+from .lxd import Lxd, wait_until
 
 SCRATCH = "/.lxctool-verify"   # on the root disk (not /tmp, which may be a tmpfs)
 
@@ -79,13 +78,9 @@ class Background:
         inner = res.stdout.strip()
         if res.exit_code != 0 or not inner.isdigit():
             raise LxdError(f"{self.name}: could not start a workload: {res.stderr.strip() or res.stdout.strip()}")
-        deadline = time.monotonic() + 2
-        while self.pgid is None and time.monotonic() < deadline:
-            self.pgid = host_pid_of(self.reader, self.name, self.lxd.project, int(inner))
-            if self.pgid is None:
-                time.sleep(0.01)
-        if self.pgid is None:  # it ended already (e.g. killed at once): nothing left to stop
-            self.pgid = -1
+        found = wait_until(lambda: host_pid_of(self.reader, self.name, self.lxd.project, int(inner)), 2, 0.01)
+        # not found: it ended already (e.g. killed at once): nothing left to stop
+        self.pgid = found if found is not None else -1
         return self
 
     def stop(self) -> None:
@@ -98,9 +93,7 @@ class Background:
         except ProcessLookupError:
             pass
         # gone means reaped too: a zombie still shows in the container's `ps` until init waits for it
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in members):
-            time.sleep(0.02)
+        wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in members), 5, 0.02)
         self.pgid = None
 
     def __enter__(self) -> "Background":
