@@ -63,6 +63,13 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict[str
     return proc
 
 
+def verify_findings(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """`lxctool verify --format json` output as {limit: finding}."""
+    import json
+
+    return {r["limit"]: r for r in json.loads(proc.stdout)["findings"]}
+
+
 @pytest.fixture(scope="session")
 def lxd() -> Any:
     """A connection to the real daemon; fails (CI) or skips (elsewhere) when it is not running."""

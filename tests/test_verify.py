@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from lxctool.errors import SpecError
 from lxctool.probes import failing
 from lxctool.probes.memory import configured_bytes
 from lxctool.verify import KINDS, parse_only
-from conftest import run_cli
+from conftest import run_cli, verify_findings
 
 CG = Path("/sys/fs/cgroup")
 
@@ -41,8 +40,7 @@ def test_verdicts_that_fail_the_run() -> None:
 def _verify(name: str, *args: str) -> tuple[int, dict[str, dict]]:
     proc = run_cli("verify", name, "--format", "json", *args, timeout=180)
     assert proc.returncode in (0, 3), proc.stderr
-    rows = {r["limit"]: r for r in json.loads(proc.stdout)["findings"]}
-    return proc.returncode, rows
+    return proc.returncode, verify_findings(proc)
 
 
 def _left_as_it_was(lxd, name: str) -> None:

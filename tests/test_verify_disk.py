@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from lxctool.probes.disk import plan
 from lxctool.units import parse_disk_rate
-from conftest import run_cli
+from conftest import run_cli, verify_findings
 
 
 def test_transfer_plan_lasts_about_the_duration() -> None:
@@ -18,16 +17,12 @@ def test_transfer_plan_lasts_about_the_duration() -> None:
     assert plan(parse_disk_rate("10GB"), 5) == (2**20, 512)  # capped
 
 
-def _rows(proc) -> dict:
-    return {r["limit"]: r for r in json.loads(proc.stdout)["findings"]}
-
-
 @pytest.mark.integration
 def test_direct_io_rates_are_enforced_and_a_removed_throttle_is_not(lxd, containers) -> None:
     name, _ = containers.launch("--disk-read", "10MB", "--disk-write", "10MB")
     proc = run_cli("verify", name, "--only", "disk-io", "--duration", "2", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = _rows(proc)
+    rows = verify_findings(proc)
     for key in ("root.limits.read", "root.limits.write"):
         assert rows[key]["verdict"] == "ENFORCED"
         assert 10 * 0.85 <= rows[key]["measured_value"] <= 10 * 1.15, rows[key]
@@ -39,7 +34,7 @@ def test_direct_io_rates_are_enforced_and_a_removed_throttle_is_not(lxd, contain
     throttle.write_text(f"{dev} 0")
     proc = run_cli("verify", name, "--only", "disk-io", "--duration", "2", "--format", "json")
     assert proc.returncode == 3
-    rows = _rows(proc)
+    rows = verify_findings(proc)
     assert rows["root.limits.write"]["verdict"] == "NOT ENFORCED"
     assert rows["root.limits.write"]["measured_value"] > 11.5
     assert rows["root.limits.read"]["verdict"] == "ENFORCED"
@@ -54,7 +49,7 @@ def test_root_size_stops_the_write_on_the_btrfs_pool(lxd, containers) -> None:
     name, _ = containers.launch("--disk", "64MB")
     proc = run_cli("verify", name, "--only", "disk-size", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    row = _rows(proc)["root.size"]
+    row = verify_findings(proc)["root.size"]
     assert row["verdict"] == "ENFORCED" and "quota exceeded" in row["evidence"].lower()
     assert 0 < row["details"]["written"] <= 64_000_000
     assert "btrfs" in row["evidence"]
@@ -74,7 +69,7 @@ def test_root_size_on_a_dir_pool_is_unsupported_naming_the_driver(lxd, container
         lxd.set_state(name, "start")
         proc = run_cli("verify", name, "--only", "disk-size", "--format", "json")
         assert proc.returncode == 3, proc.stdout + proc.stderr
-        row = _rows(proc)["root.size"]
+        row = verify_findings(proc)["root.size"]
         assert row["verdict"] == "UNSUPPORTED: storage driver dir does not enforce a root disk size"
         assert row["details"]["written"] > 16_000_000
         assert ".lxctool" not in lxd.exec(name, ["ls", "-a", "/"]).stdout

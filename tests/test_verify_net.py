@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import lxctool_bin, run_cli
-
-
-def _rows(proc) -> dict:
-    return {r["limit"]: r for r in json.loads(proc.stdout)["findings"]}
+from conftest import lxctool_bin, run_cli, verify_findings
 
 
 def _peers(lxd) -> list[str]:
@@ -25,7 +20,7 @@ def test_ingress_and_host_side_egress_are_enforced_then_a_removed_shaper_is_not(
     name, _ = containers.launch("--net-in", "20Mbit", "--net-out", "10Mbit")
     proc = run_cli("verify", name, "--only", "net", "--duration", "3", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = _rows(proc)
+    rows = verify_findings(proc)
     assert rows["eth0.limits.ingress"]["verdict"] == "ENFORCED"
     assert 20 * 0.85 <= rows["eth0.limits.ingress"]["measured_value"] <= 20 * 1.15
     assert rows["eth0.limits.egress"]["verdict"] == "ENFORCED"
@@ -39,7 +34,7 @@ def test_ingress_and_host_side_egress_are_enforced_then_a_removed_shaper_is_not(
     subprocess.run(["tc", "qdisc", "del", "dev", veth, "root"], check=True)
     proc = run_cli("verify", name, "--only", "net", "--duration", "2", "--format", "json")
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    rows = _rows(proc)
+    rows = verify_findings(proc)
     assert rows["eth0.limits.ingress"]["verdict"] == "NOT ENFORCED"
     assert rows["eth0.limits.ingress"]["measured_value"] > 23
     assert rows["eth0.limits.egress"]["verdict"] == "ENFORCED"
