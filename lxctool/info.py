@@ -60,9 +60,6 @@ def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | N
     """One row per limit kind: configured (LXD), effective (kernel) and where it was read."""
     configured = limitmap.configured_limits(inst.get("expanded_config") or {},
                                             inst.get("expanded_devices") or {})
-    shaped_out = (inst.get("expanded_config") or {}).get("user.lxctool.net-out")
-    if shaped_out:  # egress shaped on the host (netshape.py) instead of LXD's limits.egress
-        configured["eth0.limits.egress"] = units.format_bit_rate(int(shaped_out)) + " (host-side)"
     rows: list[dict[str, Any]] = []
 
     def add(key: str, effective: tuple[Any, str], source: str | None) -> None:

@@ -69,9 +69,7 @@ def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
         "name": inst.get("name"),
         "state": (state.get("status") or inst.get("status") or "").upper(),
         "ipv4": ipv4_addresses(state),
-        "limits": (limitmap.summary(config, devices) + (  # egress shaped on the host (netshape.py)
-            f" out={units.format_bit_rate(int(config['user.lxctool.net-out']))}"
-            if config.get("user.lxctool.net-out") else "")).strip(),
+        "limits": limitmap.summary(config, devices),
         "processes": state.get("processes") if state.get("processes", -1) >= 0 else None,
         "memory_bytes": mem.get("usage") or None,
         "memory_limit_bytes": units.parse_size(limit) if limit and not limit.endswith("%") else None,

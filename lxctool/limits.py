@@ -10,6 +10,7 @@ from .spec import Limits
 
 ROOT_DEVICE = "root"
 NIC_DEVICE = "eth0"
+HOST_EGRESS_KEY = "user.lxctool.net-out"  # bits/s that netshape.py shapes on the host
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,20 @@ DEVICE_LIMIT_KEYS = {dev: tuple(r.key for r in RULES if r.device == dev) for dev
 
 
 def configured_limits(config: dict[str, str], devices: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The limit keys an instance has (expanded config/devices), as 'key' or 'device.key' -> value."""
+    """The limit keys an instance has (expanded config/devices), as 'key' or 'device.key' -> value.
+
+    Egress that lxctool shapes on the host (no tc police for LXD's limits.egress) is reported
+    as eth0.limits.egress too, marked host-side.
+    """
     out = {k: config[k] for k in LIMIT_CONFIG_KEYS if config.get(k)}
     for dev_name, keys in DEVICE_LIMIT_KEYS.items():
         dev = devices.get(dev_name, {})
         for k in keys:
             if dev.get(k):
                 out[f"{dev_name}.{k}"] = dev[k]
+    shaped = config.get(HOST_EGRESS_KEY)
+    if shaped and f"{NIC_DEVICE}.limits.egress" not in out:
+        out[f"{NIC_DEVICE}.limits.egress"] = f"{units.format_bit_rate(int(shaped))} (host-side)"
     return out
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cgroups import lxc_name
+from .limits import HOST_EGRESS_KEY
 from .lxd import host_veth
 
-RATE_KEY = "user.lxctool.net-out"
+RATE_KEY = HOST_EGRESS_KEY
 HOOK_PATH = Path(os.environ.get("LXCTOOL_HOOK_DIR", "/var/lib/lxctool/hooks")) / "net-out"
 HOOK_LINE = "lxc.hook.start-host"
 LOG = "/var/log/lxctool-netshape.log"

@@ -15,8 +15,6 @@ from .host import HostCapabilities
 from .instances import require_running
 from .lxd import Lxd
 from .probes import Context, Finding, failing
-from .netshape import RATE_KEY as HOST_SIDE_EGRESS_KEY
-from .units import format_bit_rate
 
 # --only item -> (probe module, the LXD keys it proves)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -56,9 +54,6 @@ def context(lxd: Lxd, name: str, duration: float, caps: HostCapabilities,
     inst = require_running(lxd, name)
     configured = limitmap.configured_limits(inst.get("expanded_config") or {},
                                             inst.get("expanded_devices") or {})
-    shaped_out = (inst.get("expanded_config") or {}).get(HOST_SIDE_EGRESS_KEY)
-    if shaped_out and "eth0.limits.egress" not in configured:  # lxctool's IFB shaping (no tc police)
-        configured["eth0.limits.egress"] = format_bit_rate(int(shaped_out)) + " (host-side)"
     return Context(lxd=lxd, name=name, configured=configured, instance=inst, duration=duration,
                    host_cpus=caps.cpus, host_swap=caps.swap_bytes, reader=CgroupReader(),
                    progress=progress)

@@ -84,3 +84,12 @@ def test_launch_reads_the_readiness_property_the_builder_writes() -> None:
     from lxctool.launch import READINESS_CONFIG_KEY
 
     assert READINESS_CONFIG_KEY == f"image.{READINESS_PROPERTY}"
+
+
+def test_host_side_egress_reads_back_as_the_nic_egress_limit() -> None:
+    config = {"user.lxctool.net-out": "10000000", "limits.memory": "64MB"}
+    assert limitmap.configured_limits(config, {}) == {
+        "limits.memory": "64MB", "eth0.limits.egress": "10Mbit (host-side)"}
+    # LXD's own limits.egress, where it works, is what is reported
+    assert limitmap.configured_limits(config, {"eth0": {"limits.egress": "20Mbit"}})[
+        "eth0.limits.egress"] == "20Mbit"
