@@ -58,7 +58,13 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
     base = lxd.profile(BASE_PROFILE)
     if base is None:
         raise PreflightError(f"--profile: the base profile {BASE_PROFILE!r} is missing; {SETUP_HINT}")
-    if lxd.image_alias(spec.image) is None:
+    build_ops: list[Op] = []
+    if spec.build:
+        from .recipes import find_recipe
+
+        if find_recipe(spec.image) is not None:  # an image without a recipe is launched as it is
+            build_ops.append(Op("build-image", spec.image))
+    if not build_ops and lxd.image_alias(spec.image) is None:
         from .recipes import find_recipe, recipe_names
 
         if find_recipe(spec.image) is not None:
@@ -118,7 +124,7 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
         "devices": {**extra, **with_device_limits({**expanded_devices, **nics}, dev_keys)},
     }
     plan = LaunchPlan(spec, body)
-    plan.ops = [Op("ensure-isolation", n) for n in _isolation_missing(networks)]
+    plan.ops = build_ops + [Op("ensure-isolation", n) for n in _isolation_missing(networks)]
     plan.ops += plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
     return plan
 
@@ -145,7 +151,11 @@ def apply_launch(lxd: Lxd, plan: LaunchPlan) -> dict[str, Any]:
     name = plan.spec.name
     try:
         for op in plan.ops:
-            if op.action == "ensure-isolation":
+            if op.action == "build-image":
+                from .images import build
+
+                build(lxd, op.target)
+            elif op.action == "ensure-isolation":
                 from . import firewall
 
                 if firewall.ensure_isolation(op.target):

@@ -150,6 +150,7 @@ class LaunchSpec:
     ip: str | None = None
     wait: bool = True
     timeout: float = 60.0
+    build: bool = False              # build the image from its recipe first (skipped when current)
 
 
 def option_label(key: str) -> str:

@@ -229,6 +229,13 @@ def test_launch_names_the_build_command_for_an_unbuilt_recipe(recipes: Recipes, 
     assert f"recipe '{name}' is not built yet; build it with `lxctool image build {name}`" in refused.stderr
     unknown = recipes.cli("launch", cname, "--image", "im-nowhere", "--build")
     assert unknown.returncode == 2 and "no image or recipe 'im-nowhere'" in unknown.stderr
+    # --build is an op of the plan: a launch refused for another reason builds nothing
+    bad = recipes.cli("launch", cname, "--image", name, "--build", "--mem", "1XB")
+    assert bad.returncode == 2 and recipes.target(name) is None
+    bad = recipes.cli("launch", "bad_name", "--image", name, "--build")
+    assert bad.returncode == 2 and recipes.target(name) is None
+    dry = recipes.cli("launch", cname, "--image", name, "--build", "--dry-run")
+    assert dry.returncode == 0 and f"build-image {name}" in dry.stdout and recipes.target(name) is None
     launched = recipes.cli("launch", cname, "--image", name, "--build", "--format", "json")
     assert launched.returncode == 0, launched.stderr
     assert json.loads(launched.stdout)["ipv4"] and recipes.target(name)

@@ -96,13 +96,7 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
         click.echo(f"lxctool: note: --cpu-allowance {limits.cpu_allowance.lxd()} is a soft share "
                    "(cpu.shares): it only matters when CPUs are contended; Xms/Yms is a hard cap", err=True)
     spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=nets[0],
-                      ip=attachments[0].ip, wait=wait, timeout=timeout)
-    if build_image and not dry_run:
-        from ..images import build
-        from ..recipes import find_recipe
-
-        if find_recipe(image) is not None:  # an image without a recipe is launched as it is
-            build(app.lxd, image)
+                      ip=attachments[0].ip, wait=wait, timeout=timeout, build=build_image)
     import contextlib
 
     from ..network import address_lock
