@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lxctool.lxd import Lxd, ipv4_addresses, wait_until  # noqa: E402
+from lxctool.lxd.client import Lxd, ipv4_addresses, wait_until  # noqa: E402
 
 LXCTOOL = str(REPO / ".venv/bin/lxctool") if (REPO / ".venv/bin/lxctool").exists() else "lxctool"
 LIMITS = {"limits.cpu": "1", "limits.memory": "256MB"}

@@ -73,8 +73,8 @@ def verify_findings(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def lxd() -> Any:
     """A connection to the real daemon; fails (CI) or skips (elsewhere) when it is not running."""
-    from lxctool.errors import DaemonUnreachable
-    from lxctool.lxd import Lxd
+    from lxctool.core.errors import DaemonUnreachable
+    from lxctool.lxd.client import Lxd
 
     client = Lxd()
     try:

@@ -113,7 +113,7 @@ def test_systemd_container_processes_equal_proc_inside(containers: Containers) -
 
 
 def test_host_processes_agree_with_proc_and_ps_e(lab: dict[str, str]) -> None:
-    from lxctool.measure import host_sample
+    from lxctool.observe.measure import host_sample
 
     ref1 = proc_pids()
     sample = host_sample()
@@ -226,8 +226,8 @@ def test_plot_draws_series_and_limit_lines(lab: dict[str, str], tmp_path: Path) 
 
 
 def test_request_count_is_the_same_for_1_and_10_containers(lxd: Any, run_prefix: str) -> None:
-    from lxctool.lxd import Lxd
-    from lxctool.measure import Sampler
+    from lxctool.lxd.client import Lxd
+    from lxctool.observe.measure import Sampler
 
     c = Containers(lxd, f"{run_prefix}-req")
     names = [c.name("r") for _ in range(10)]

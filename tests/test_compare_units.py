@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lxctool.compare import container_row, explain, host_row, positive
-from lxctool.errors import SpecError
-from lxctool.export import influx_lines, prometheus_text
-from lxctool.measure import ContainerSample, HostSample
-from lxctool.monitor import check_database, parse_url
+from lxctool.observe.compare import container_row, explain, host_row, positive
+from lxctool.core.errors import SpecError
+from lxctool.report.export import influx_lines, prometheus_text
+from lxctool.observe.measure import ContainerSample, HostSample
+from lxctool.observe.monitor import check_database, parse_url
 
 
 def host(t: float, busy: float, rx: int = 0, by: dict[str, int] | None = None) -> HostSample:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lxctool.errors import SpecError
-from lxctool.experiment import load, point_summary, rises_with_configured
+from lxctool.core.errors import SpecError
+from lxctool.verify.experiment import load, point_summary, rises_with_configured
 from conftest import REPO, run_cli
 
 

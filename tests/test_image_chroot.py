@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lxctool import debootstrap as deb
-from lxctool.images import busybox_root
+from lxctool.images import debootstrap as deb
+from lxctool.images.build import busybox_root
 
 
 def mounts() -> list[str]:
@@ -48,8 +48,8 @@ def test_workdir_is_removed_after_a_failure_even_with_a_mount_inside(tmp_path: P
 
 
 def test_files_are_placed_inside_the_root_even_through_absolute_links(tmp_path: Path) -> None:
-    from lxctool.images import path_in_root, place_files
-    from lxctool.recipes import FileSpec
+    from lxctool.images.build import path_in_root, place_files
+    from lxctool.images.recipes import FileSpec
 
     root = tmp_path / "rootfs"
     (root / "run").mkdir(parents=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lxctool import aptsources as deb
-from lxctool.errors import PreflightError, SpecError
-from lxctool.recipes import load_recipe
+from lxctool.images import aptsources as deb
+from lxctool.core.errors import PreflightError, SpecError
+from lxctool.images.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 

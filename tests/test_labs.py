@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from lxctool.netshape import ifb_name
+from lxctool.host.shaping import ifb_name
 from conftest import REPO
 
 

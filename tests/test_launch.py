@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from lxctool.cgroups import CgroupReader, payload_name
+from lxctool.host.cgroups import CgroupReader, payload_name
 
 pytestmark = pytest.mark.integration
 CG = Path("/sys/fs/cgroup")
@@ -100,8 +100,8 @@ def test_live_limits_change_reaches_cgroup_with_same_init(lxd, containers) -> No
 
 
 def test_list_costs_one_request_for_1_or_10(lxd, containers) -> None:
-    from lxctool.instances import list_rows
-    from lxctool.lxd import Lxd
+    from lxctool.apply.lifecycle import list_rows
+    from lxctool.lxd.client import Lxd
 
     first, _ = containers.launch("--no-wait", tag="l")
     client = Lxd()
@@ -204,7 +204,7 @@ def test_net_in_shows_the_host_side_qdisc(lxd, containers) -> None:
 
 
 def test_project_prefixed_cgroups_and_env_defaults(lxd, run_prefix) -> None:
-    from lxctool.lxd import Lxd
+    from lxctool.lxd.client import Lxd
 
     project = f"{run_prefix}proj"
     lxd.call("POST", "/1.0/projects", body={"name": project, "config": {

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from lxctool.measure import _tree_bytes, host_sample
+from lxctool.observe.measure import _tree_bytes, host_sample
 
 pytestmark = pytest.mark.integration
 

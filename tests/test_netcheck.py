@@ -19,7 +19,7 @@ import pytest
 from conftest import Containers, run_cli
 from test_network_lab import Lab, free_subnet, wait_listening
 
-from lxctool import firewall
+from lxctool.host import firewall
 
 pytestmark = pytest.mark.integration
 

@@ -105,7 +105,7 @@ def test_container_on_two_networks(lab: Lab, containers: Any, lxd: Any) -> None:
                for a in state["eth0"]["addresses"])
     assert lxd.exec(peer, ["ping", "-c", "1", "-W", "2", ip2]).exit_code == 0
     run_cli("restart", gw, check=True)  # eth1's DHCP client comes back with the container
-    from lxctool.lxd import wait_until
+    from lxctool.lxd.client import wait_until
 
     assert wait_until(lambda: any(a["address"] == ip2 for a in
                                   (lxd.instance_state(gw)["network"].get("eth1") or {}).get("addresses") or []), 20)

@@ -19,7 +19,7 @@ from conftest import run_cli
 
 def free_subnet(lxd: Any) -> ipaddress.IPv4Network:
     """A random 10.2xx.y.0/24 no bridge or host route uses."""
-    from lxctool.network import taken_subnets
+    from lxctool.net.network import taken_subnets
 
     taken = taken_subnets(lxd)
     for _ in range(200):
@@ -48,7 +48,7 @@ class Lab:
     def cleanup(self) -> None:
         for name in reversed(self.names):
             try:
-                insts, _ = __import__("lxctool.network", fromlist=["users"]).users(self.lxd, name)
+                insts, _ = __import__("lxctool.net.network", fromlist=["users"]).users(self.lxd, name)
             except Exception:  # noqa: BLE001 - already gone
                 continue
             for inst in insts:
@@ -80,7 +80,7 @@ def test_create_list_show_delete(lab: Lab, lxd: Any) -> None:
     shown = json.loads(run_cli("network", "show", name, "--format", "json", check=True).stdout)
     assert shown["subnet"] == str(net) and shown["gateway"] == str(net.network_address + 1)
     # a rule lost (LXD rewrites firewall rules when its daemon starts) is put back by lxctool commands
-    from lxctool import firewall
+    from lxctool.host import firewall
 
     firewall.remove_isolation(name)
     assert not firewall.isolation_rule_present(name)
@@ -131,7 +131,7 @@ def test_cli_refusals(lxd: Any, args: list[str], field: str) -> None:
 
 
 def test_launch_puts_back_the_rule_of_the_network_it_joins(lab: Lab, containers: Any) -> None:
-    from lxctool import firewall
+    from lxctool.host import firewall
 
     name, _ = lab.network("r")
     firewall.remove_isolation(name)

@@ -6,9 +6,11 @@ import ipaddress
 
 import pytest
 
-from lxctool import netcheck, netplan, netshape
-from lxctool import network as net
-from lxctool.errors import SpecError
+from lxctool.net import check as netcheck
+from lxctool.net import attach as netplan
+from lxctool.host import shaping as netshape
+from lxctool.net import network as net
+from lxctool.core.errors import SpecError
 
 TAKEN = [ipaddress.IPv4Network("10.191.0.0/24"), ipaddress.IPv4Network("192.0.2.0/24")]
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli
 from test_network_lab import Lab, lab  # noqa: F401  (fixture)
 
-from lxctool import netshape
+from lxctool.host import shaping as netshape
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lxctool import limits as limitmap
-from lxctool.spec import check_limits_for_host, check_name, option_label, parse_limits
+from lxctool.core import limits as limitmap
+from lxctool.core.spec import check_limits_for_host, check_name, option_label, parse_limits
 
 
 def parse(**raw: object) -> tuple[object, list[str]]:
@@ -80,8 +80,8 @@ def test_configured_limits_reads_back_expanded_keys() -> None:
 
 
 def test_launch_reads_the_readiness_property_the_builder_writes() -> None:
-    from lxctool.images import READINESS_PROPERTY
-    from lxctool.launch import READINESS_CONFIG_KEY
+    from lxctool.images.build import READINESS_PROPERTY
+    from lxctool.apply.launch import READINESS_CONFIG_KEY
 
     assert READINESS_CONFIG_KEY == f"image.{READINESS_PROPERTY}"
 

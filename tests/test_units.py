@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lxctool import units
-from lxctool.units import UnitError
+from lxctool.core import units
+from lxctool.core.units import UnitError
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -102,7 +102,7 @@ def test_human_size() -> None:
 
 
 def test_tc_rates() -> None:
-    from lxctool.tc import parse_tc_rate
+    from lxctool.host.tc import parse_tc_rate
 
     assert parse_tc_rate("10Mbit") == 10_000_000
     assert parse_tc_rate("500Kbit") == 500_000
@@ -112,7 +112,7 @@ def test_tc_rates() -> None:
 
 
 def test_cpu_count_of_a_limit_and_cpuset_match() -> None:
-    from lxctool.launch import cpuset_matches
+    from lxctool.apply.launch import cpuset_matches
 
     assert units.parse_cpu("2").cpu_count == 2
     assert units.parse_cpu("0,2").cpu_count == 2

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lxctool.errors import SpecError
-from lxctool.probes import failing
-from lxctool.probes.memory import configured_bytes
-from lxctool.verify import KINDS, parse_only
+from lxctool.core.errors import SpecError
+from lxctool.verify.probes import failing
+from lxctool.verify.probes.memory import configured_bytes
+from lxctool.verify.runner import KINDS, parse_only
 from conftest import run_cli, verify_findings
 
 CG = Path("/sys/fs/cgroup")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lxctool.probes.disk import plan
-from lxctool.units import parse_disk_rate
+from lxctool.verify.probes.disk import plan
+from lxctool.core.units import parse_disk_rate
 from conftest import run_cli, verify_findings
 
 

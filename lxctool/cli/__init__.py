@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import click
 
-from .. import __version__
-from ..errors import LxctoolError
+from lxctool import __version__
+from lxctool.core.errors import LxctoolError
 
 FORMATS = ("table", "json", "csv")
 
@@ -30,7 +30,7 @@ class App:
     def lxd(self) -> Any:
         """The LXD connection (checked to answer)."""
         if self._lxd is None:
-            from ..lxd import Lxd
+            from lxctool.lxd.client import Lxd
 
             self._lxd = Lxd(project=self.project)
         return self._lxd
@@ -39,7 +39,7 @@ class App:
     def caps(self) -> Any:
         """This host's capabilities, probed once."""
         if self._caps is None:
-            from ..host import HostCapabilities
+            from lxctool.host.caps import HostCapabilities
 
             self._caps = HostCapabilities.probe()
         return self._caps
@@ -108,7 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-from . import compare, doctor, image, instances, network, verify  # noqa: E402  (commands register on the group above)
+from lxctool.cli import compare
+from lxctool.cli import doctor
+from lxctool.cli import image
+from lxctool.cli import instances
+from lxctool.cli import network
+from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
 for _module in (instances, doctor, image, verify, compare, network):
     _module.register(cli)

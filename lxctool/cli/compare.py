@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from . import App, emit, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import pass_app
 
 COMPARE_FORMATS = ("table", "json", "csv", "influx", "prometheus")
 
@@ -18,8 +20,8 @@ def _say(message: str) -> None:
 
 
 def _table(data: list[dict[str, Any]], explain: bool) -> str:
-    from ..compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows
-    from ..render import render
+    from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows
+    from lxctool.report.render import render
 
     parts = [render(table_rows(data), COLUMNS, "table", headers=HEADERS), "",
              f"where the host's {data[0]['processes']} processes run:",
@@ -31,7 +33,7 @@ def _table(data: list[dict[str, Any]], explain: bool) -> str:
 
 def _watch(app: App, names: list[str] | None, interval: float, count: int | None, explain: bool) -> None:
     """Redraw like top until SIGINT (exit 0, terminal restored)."""
-    from ..compare import samples
+    from lxctool.observe.compare import samples
 
     tty = sys.stdout.isatty()
     out = sys.stdout
@@ -76,8 +78,8 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
       lxctool compare --samples 30 --plot usage.png
       lxctool compare --format influx      # line protocol for InfluxDB/Telegraf
     """
-    from ..compare import CSV_COLUMNS, explain as notes, positive, samples, select
-    from ..errors import SpecError
+    from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select
+    from lxctool.core.errors import SpecError
 
     seconds = positive(interval, "--interval")
     n = positive(count, "--samples", int) if count is not None else None
@@ -97,7 +99,7 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
         if fmt == "table":
             emit((f"\n{data[0]['time']}\n" if n > 1 else "") + _table(data, explain))
         elif fmt == "influx":
-            from ..export import influx_lines
+            from lxctool.report.export import influx_lines
 
             emit("\n".join(influx_lines(data)))
     flat = [row for data in series for row in data]
@@ -106,18 +108,18 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
 
         emit(json.dumps(flat, indent=2))
     elif fmt == "csv":
-        from ..render import render
+        from lxctool.report.render import render
 
         emit(render(flat, CSV_COLUMNS, "csv"))
     elif fmt == "prometheus":
-        from ..export import prometheus_text
+        from lxctool.report.export import prometheus_text
 
         emit(prometheus_text(series[-1]))
     if explain and fmt != "table":
         for note in notes(series[-1]):
             _say(note)
     if plot_path:
-        from ..plot import plot
+        from lxctool.report.plot import plot
 
         plot(series, plot_path)
         _say(f"wrote {plot_path} ({len(series)} samples)")
@@ -141,8 +143,8 @@ def monitor(app: App, names: tuple[str, ...], influx_url: str, database: str, in
     push, sampling goes on and queued points are sent when it answers again.
     Example: lxctool monitor --influx-url http://127.0.0.1:8086 --database lxd --interval 5
     """
-    from ..compare import positive, select
-    from ..monitor import Influx, run
+    from lxctool.observe.compare import positive, select
+    from lxctool.observe.monitor import Influx, run
 
     seconds = positive(interval, "--interval")
     n = positive(count, "--samples", int) if count is not None else None

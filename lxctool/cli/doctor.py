@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from . import App, emit, format_option, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
 
 
 @click.command()
@@ -15,8 +18,8 @@ def doctor(app: App, fmt: str) -> int:
 
     Exits 1 when something lxctool needs is missing; each such line says how to fix it.
     """
-    from ..doctor import run_checks
-    from ..render import render
+    from lxctool.observe.doctor import run_checks
+    from lxctool.report.render import render
 
     rows = run_checks(app.lxd, app.caps)
     emit(render(rows, ["check", "status", "detail", "fix"], fmt))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from . import App, emit, format_option, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
 
 LIST_COLUMNS = ["alias", "recipe", "fingerprint", "size_bytes", "built_at", "status"]
 
@@ -34,8 +37,8 @@ def build(app: App, name: str, force: bool, fmt: str) -> None:
     Parents that are missing or changed are built first; progress goes to stderr.
     Exit 2: invalid recipe (nothing built); 1: a step failed (old image and alias kept).
     """
-    from ..images import build as do_build
-    from ..render import render
+    from lxctool.images.build import build as do_build
+    from lxctool.report.render import render
 
     result = do_build(app.lxd, name, force)
     emit(render([result], ["name", "fingerprint", "built", "hash"], fmt, data=result))
@@ -48,8 +51,8 @@ def list_cmd(app: App, fmt: str) -> None:
     """Images built by lxctool: alias, recipe, fingerprint, size, built at, and whether the
     recipe or a parent changed since (status: current, recipe changed, parent changed,
     builder changed, no recipe)."""
-    from ..imageops import list_images
-    from ..render import render
+    from lxctool.images.ops import list_images
+    from lxctool.report.render import render
 
     emit(render(list_images(app.lxd), LIST_COLUMNS, fmt))
 
@@ -59,7 +62,7 @@ def list_cmd(app: App, fmt: str) -> None:
 @pass_app
 def delete(app: App, name: str) -> None:
     """Delete image alias NAME and its image (containers made from it keep running)."""
-    from ..imageops import delete_image
+    from lxctool.images.ops import delete_image
 
     fingerprint = delete_image(app.lxd, name)
     click.echo(f"lxctool: deleted image {name} ({fingerprint[:12]})", err=True)
@@ -71,7 +74,7 @@ def delete(app: App, name: str) -> None:
 @pass_app
 def export(app: App, name: str, file: str) -> None:
     """Write image NAME to FILE: one tarball (with its recipe hash) for another machine."""
-    from ..imageops import export_image
+    from lxctool.images.ops import export_image
 
     size = export_image(app.lxd, name, file)
     click.echo(f"lxctool: exported {name} to {file} ({size} bytes)", err=True)
@@ -84,8 +87,8 @@ def export(app: App, name: str, file: str) -> None:
 @pass_app
 def import_cmd(app: App, file: str, alias: str | None, fmt: str) -> None:
     """Import an image FILE made by `image export` and point its alias at it."""
-    from ..imageops import import_image
-    from ..render import render
+    from lxctool.images.ops import import_image
+    from lxctool.report.render import render
 
     result = import_image(app.lxd, file, alias)
     emit(render([result], ["name", "fingerprint"], fmt, data=result))
@@ -103,9 +106,9 @@ def check(app: App, container: str, timeout: float, fmt: str) -> None:
     Exit 0 ready; 3 still failing at the timeout (its output is shown); 2 no such container.
     `lxctool launch` runs the same check after the IPv4 appears (with --wait, the default).
     """
-    from ..errors import CheckFailed
-    from ..imageops import wait_ready
-    from ..render import render
+    from lxctool.core.errors import CheckFailed
+    from lxctool.images.ops import wait_ready
+    from lxctool.report.render import render
 
     result = wait_ready(app.lxd, container, timeout)
     emit(render([result], ["name", "image", "ready", "seconds", "command"], fmt, data=result))

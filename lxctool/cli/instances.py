@@ -6,7 +6,10 @@ from typing import Any, Callable
 
 import click
 
-from . import App, emit, format_option, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
 
 LIST_COLUMNS = ["name", "state", "ipv4", "limits", "processes", "memory_bytes"]
 
@@ -33,7 +36,7 @@ def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
-    from ..spec import option_label, parse_limits
+    from lxctool.core.spec import option_label, parse_limits
 
     raw = {key: kw.pop(key.replace("-", "_")) for key in
            ("cpu", "cpu-allowance", "mem", "swap", "processes", "disk", "disk-read", "disk-write",
@@ -78,12 +81,12 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
       lxctool launch web --publish 8080:80 --net-in 10Mbit --net-out 10Mbit
       lxctool launch wiki --image mediawiki --build
     """
-    from ..errors import SpecError
-    from ..launch import apply_launch, prepare_launch
-    from ..render import render
-    from ..spec import LaunchSpec
+    from lxctool.core.errors import SpecError
+    from lxctool.apply.launch import apply_launch, prepare_launch
+    from lxctool.report.render import render
+    from lxctool.core.spec import LaunchSpec
 
-    from ..netplan import parse_attachments, parse_publish
+    from lxctool.net.attach import parse_attachments, parse_publish
 
     errors: list[str] = []
     limits = _limits_from(kw, errors)
@@ -99,7 +102,7 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
                       ip=attachments[0].ip, wait=wait, timeout=timeout, build=build_image)
     import contextlib
 
-    from ..network import address_lock
+    from lxctool.net.network import address_lock
 
     fixed = any(a.ip for a in attachments)
     with address_lock() if fixed else contextlib.nullcontext():  # fixed-address launches: one at a time
@@ -118,15 +121,15 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 @pass_app
 def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
     """List containers with state, IPv4, limits, processes and memory (one API request)."""
-    from ..instances import list_rows
-    from ..render import render
+    from lxctool.apply.lifecycle import list_rows
+    from lxctool.report.render import render
 
     rows = list_rows(app.lxd, all_instances)
     emit(render(rows, LIST_COLUMNS + (["memory_limit_bytes"] if fmt != "table" else []), fmt))
 
 
 def _limits_table(data: dict[str, Any], fmt: str) -> str:
-    from ..render import render
+    from lxctool.report.render import render
 
     return render(data["limits"], ["limit", "configured", "effective_text", "source"], fmt,
                   headers=["limit", "configured (LXD)", "effective (kernel)", "read from"], data=data)
@@ -138,8 +141,8 @@ def _limits_table(data: dict[str, Any], fmt: str) -> str:
 @pass_app
 def info(app: App, name: str, fmt: str) -> None:
     """Show each limit of NAME as configured in LXD and as enforced by the kernel, plus usage."""
-    from ..info import info as gather
-    from ..render import render
+    from lxctool.observe.info import info as gather
+    from lxctool.report.render import render
 
     data = gather(app.lxd, name)
     if fmt != "table":
@@ -167,10 +170,10 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
       lxctool limits web1                      # show
       lxctool limits web1 --mem 1GB --cpu 0.5  # change while it runs
     """
-    from ..errors import SpecError
-    from ..info import info as gather
-    from ..instances import apply_limits, prepare_limits
-    from ..render import render
+    from lxctool.core.errors import SpecError
+    from lxctool.observe.info import info as gather
+    from lxctool.apply.lifecycle import apply_limits, prepare_limits
+    from lxctool.report.render import render
 
     errors: list[str] = []
     new = _limits_from(kw, errors)
@@ -181,7 +184,7 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
         return
     _, ops = prepare_limits(app.lxd, name, new, app.caps)
     if not ops and not dry_run and new.net_out is not None:
-        from ..netshape import sync
+        from lxctool.host.shaping import sync
 
         sync(app.lxd, name)  # same rate asked again: put host-side shaping back if it is gone
     if dry_run or not ops:
@@ -206,8 +209,8 @@ def _state_command(action: str, doc: str) -> click.Command:
     @format_option
     @pass_app
     def command(app: App, names: tuple[str, ...], force: bool, fmt: str) -> None:
-        from ..instances import change_state
-        from ..render import render
+        from lxctool.apply.lifecycle import change_state
+        from lxctool.report.render import render
 
         rows = change_state(app.lxd, list(names), action, force)
         emit(render(rows, ["name", "state", "ipv4"], fmt))
@@ -221,7 +224,7 @@ def _state_command(action: str, doc: str) -> click.Command:
 @pass_app
 def delete(app: App, names: tuple[str, ...], force: bool) -> None:
     """Stop and delete containers (only those lxctool created, unless --force)."""
-    from ..instances import delete as do_delete
+    from lxctool.apply.lifecycle import delete as do_delete
 
     for name in do_delete(app.lxd, list(names), force):
         click.echo(f"lxctool: deleted {name}", err=True)
@@ -240,8 +243,8 @@ def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) ->
     126: not executable    127: not found
     Example: lxctool exec web1 -- ps
     """
-    from ..errors import LxctoolError
-    from ..instances import require_running
+    from lxctool.core.errors import LxctoolError
+    from lxctool.apply.lifecycle import require_running
 
     try:
         require_running(app.lxd, name)

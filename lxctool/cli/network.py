@@ -6,7 +6,10 @@ from typing import Any
 
 import click
 
-from . import App, emit, format_option, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
 
 
 @click.group()
@@ -37,12 +40,12 @@ def network() -> None:
 def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_range: str | None,
            domain: str | None, fmt: str) -> None:
     """Create bridge NAME; refuse a public, overlapping or malformed subnet before any change."""
-    from .. import network as core
+    from lxctool.net import network as core
 
     spec = core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain,
                                    core.taken_subnets(app.lxd))
     if app.lxd.network(name) is not None:
-        from ..errors import PreflightError
+        from lxctool.core.errors import PreflightError
 
         raise PreflightError(f"NAME: a network named {name!r} already exists; choose another name")
     click.echo(f"lxctool: creating network {name} {spec.subnet}"
@@ -57,15 +60,15 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
 @pass_app
 def list_cmd(app: App, all_networks: bool, fmt: str) -> None:
     """List lxctool's networks with subnet, NAT, isolation (and whether its rule is in place)."""
-    from ..network import list_rows
-    from ..render import render
+    from lxctool.net.network import list_rows
+    from lxctool.report.render import render
 
     emit(render(list_rows(app.lxd, all_networks), ["name", "subnet", "nat", "isolated", "isolation_rule",
                                                    "dhcp_range", "domain", "containers", "state"], fmt))
 
 
 def _emit_show(data: dict[str, Any], fmt: str) -> None:
-    from ..render import render
+    from lxctool.report.render import render
 
     cols = ["name", "state", "nic", "ipv4", "assigned", "mac", "host_veth", "dns"]
     if fmt != "table":
@@ -89,7 +92,7 @@ def show(app: App, name: str, fmt: str) -> None:
 
     The dns column names the container's name as the bridge's DNS resolves it right now.
     """
-    from ..network import show as gather
+    from lxctool.net.network import show as gather
 
     _emit_show(gather(app.lxd, name), fmt)
 
@@ -100,7 +103,7 @@ def show(app: App, name: str, fmt: str) -> None:
 @pass_app
 def delete(app: App, name: str, force: bool) -> None:
     """Delete network NAME; refuses while containers use it unless --force."""
-    from ..network import delete as do_delete
+    from lxctool.net.network import delete as do_delete
 
     for inst in do_delete(app.lxd, name, force):
         click.echo(f"lxctool: detached {inst} from {name}", err=True)
@@ -130,8 +133,8 @@ def check(app: App, names: tuple[str, ...], outside: tuple[str, ...], timeout: f
     Probes: ICMP (ping) and TCP (a temporary HTTP listener on each target).
     Exit 3 when anything observed differs from what is expected.
     """
-    from ..netcheck import run_check
-    from ..render import render
+    from lxctool.net.check import run_check
+    from lxctool.report.render import render
 
     rows = run_check(app.lxd, list(names), list(outside), timeout)
     emit(render(rows, ["source", "target", "probe", "expected", "observed", "control", "verdict"], fmt))

@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
-from . import App, emit, format_option, pass_app
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
 
 
 def _sigterm_as_interrupt() -> None:
@@ -41,8 +44,8 @@ def verify(app: App, name: str, only: str | None, duration: float, fmt: str) -> 
     The container is left as it was (workloads killed, files removed).
     Example: lxctool verify exp --only cpu,memory
     """
-    from .. import verify as core
-    from ..render import render
+    from lxctool.verify import runner as core
+    from lxctool.report.render import render
 
     kinds = core.parse_only(only)
     ctx = core.context(app.lxd, name, duration, app.caps)
@@ -74,8 +77,8 @@ def experiment_run(app: App, file: Path, out: Path | None, fmt: str) -> None:
     description, image, fixed (other limits, as launch options). Ctrl-C stops after cleaning up.
     Example: lxctool experiment run experiments/cpu-quota.yaml --out /tmp/cpu
     """
-    from .. import experiment as core
-    from ..render import render
+    from lxctool.verify import experiment as core
+    from lxctool.report.render import render
 
     exp = core.load(file, app.caps.cpus)
     out = out or Path("results") / exp.name

@@ -1,0 +1,186 @@
+"""Options and YAML -> validated, frozen specs. Every error is collected, each named by its field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from lxctool.core import units
+from lxctool.core.errors import SpecError
+from lxctool.core.units import Allowance, CpuSpec, DiskRate, UnitError
+
+NAME_ACCEPTED = "1-63 letters, digits and hyphens, starting with a letter and not ending with a hyphen"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one container, in ints and small value types (None = not set)."""
+
+    cpu: CpuSpec | None = None
+    cpu_allowance: Allowance | None = None
+    memory: int | None = None
+    swap: bool | None = None
+    processes: int | None = None
+    disk: int | None = None
+    disk_read: DiskRate | None = None
+    disk_write: DiskRate | None = None
+    net_in: int | None = None
+    net_out: int | None = None
+
+    def is_empty(self) -> bool:
+        """True when no limit is set."""
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def merged(self, override: "Limits") -> "Limits":
+        """These limits with every field that override sets replaced."""
+        changes = {f.name: getattr(override, f.name) for f in fields(override)
+                   if getattr(override, f.name) is not None}
+        return replace(self, **changes)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a whole number; use a whole number of at least 1")
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise UnitError(f"{value!r} is not a whole number; use a whole number of at least 1") from None
+    if n < 1:
+        raise UnitError(f"{value!r} must be at least 1")
+    return n
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in ("true", "yes", "on", "1"):
+        return True
+    if s in ("false", "no", "off", "0"):
+        return False
+    raise UnitError(f"{value!r} is not a boolean; use true or false")
+
+
+# key as written in files (and as the launch option without '--') -> (Limits field, parser)
+LIMIT_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "cpu": ("cpu", units.parse_cpu),
+    "cpu-allowance": ("cpu_allowance", units.parse_allowance),
+    "mem": ("memory", units.parse_size),
+    "swap": ("swap", _boolean),
+    "processes": ("processes", _positive_int),
+    "disk": ("disk", units.parse_size),
+    "disk-read": ("disk_read", units.parse_disk_rate),
+    "disk-write": ("disk_write", units.parse_disk_rate),
+    "net-in": ("net_in", units.parse_bit_rate),
+    "net-out": ("net_out", units.parse_bit_rate),
+}
+# 'memory' reads better in a YAML file; both spellings are accepted there
+LIMIT_ALIASES = {"memory": "mem"}
+
+
+def parse_limits(raw: Mapping[str, Any], label: Callable[[str], str], errors: list[str],
+                 *, unknown_ok: bool = False) -> Limits:
+    """Parse raw limit values (None = unset); append 'field: problem' lines to errors."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_n = LIMIT_ALIASES.get(key, key)
+        if key_n not in LIMIT_KEYS:
+            if not unknown_ok:
+                errors.append(f"{label(key)}: unknown limit; use one of {', '.join(LIMIT_KEYS)}")
+            continue
+        if value is None:
+            continue
+        attr, parser = LIMIT_KEYS[key_n]
+        try:
+            values[attr] = parser(value)
+        except UnitError as exc:
+            errors.append(f"{label(key)}: {exc}")
+    limits = Limits(**values)
+    if limits.cpu is not None and limits.cpu.quota is not None and limits.cpu_allowance is not None:
+        errors.append(f"{label('cpu')}: a fractional CPU value is already a hard quota; "
+                      f"give either it or {label('cpu-allowance')}, not both")
+    return limits
+
+
+def check_limits_for_host(limits: Limits, host_cpus: int, label: Callable[[str], str]) -> list[str]:
+    """Errors for limits that cannot fit this host's CPUs."""
+    errors = []
+    cpu = limits.cpu
+    if cpu is not None:
+        if cpu.count is not None and cpu.count > host_cpus:
+            errors.append(f"{label('cpu')}: {cpu.count} CPUs asked, this host has {host_cpus}; "
+                          f"use 1 to {host_cpus}")
+        if cpu.cpuset is not None and max(cpu.cpuset) >= host_cpus:
+            errors.append(f"{label('cpu')}: CPU {max(cpu.cpuset)} does not exist; "
+                          f"this host has CPUs 0-{host_cpus - 1}")
+        if cpu.quota is not None and cpu.quota.cpus is not None and cpu.quota.cpus > host_cpus:
+            errors.append(f"{label('cpu')}: a quota of {cpu.quota.cpus:g} CPUs exceeds this host's "
+                          f"{host_cpus}; use at most {host_cpus}")
+    allowance = limits.cpu_allowance
+    if allowance is not None and allowance.hard and allowance.cpus is not None:
+        if allowance.cpus > host_cpus:
+            errors.append(f"{label('cpu-allowance')}: {allowance.lxd()} is {allowance.cpus:g} CPUs, "
+                          f"this host has {host_cpus}; keep the quota at most {host_cpus} x the period")
+    return errors
+
+
+def valid_instance_name(name: str) -> bool:
+    """LXD's instance name rule (hostname-like)."""
+    return bool(re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", name))
+
+
+def check_name(name: str, label: str = "NAME") -> list[str]:
+    """Errors for a container name LXD would reject."""
+    if valid_instance_name(name):
+        return []
+    return [f"{label}: {name!r} is not a valid container name; use {NAME_ACCEPTED}"]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything `launch` needs, validated."""
+
+    name: str
+    image: str = "busybox"
+    limits: Limits = field(default_factory=Limits)
+    profiles: tuple[str, ...] = ()
+    network: str = "lxctool0"
+    ip: str | None = None
+    wait: bool = True
+    timeout: float = 60.0
+    build: bool = False              # build the image from its recipe first (skipped when current)
+
+
+def option_label(key: str) -> str:
+    """How a limit key is named on the command line."""
+    return f"--{key}"
+
+
+def load_profile_file(path: Path) -> Limits:
+    """Read a limit profile YAML (launch options as keys) into Limits, or raise SpecError."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read profile: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a profile is a mapping of limit names to values")
+    data = {k: v for k, v in data.items() if k != "description"}
+    errors: list[str] = []
+    limits = parse_limits(data, lambda k: f"{path.name}: {k}", errors)
+    if errors:
+        raise SpecError(errors)
+    return limits
+
+
+def profile_description(path: Path) -> str:
+    """The description line of a profile file, if any."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    return str(data.get("description", "")) if isinstance(data, dict) else ""

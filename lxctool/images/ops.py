@@ -1,0 +1,139 @@
+"""Built images: list against their recipes, delete, export to one file, import, readiness checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lxctool.core.errors import LxdError, NotFound, PreflightError, SpecError
+from lxctool.images.build import HASH_PROPERTY, READINESS_PROPERTY, RECIPE_PROPERTY, SELF_HASH_PROPERTY, current_image, forget_unaliased, import_tarball, self_hash
+from lxctool.lxd.client import Lxd
+from lxctool.images.recipes import find_recipe, load_recipe
+
+
+def recipe_status(props: dict[str, str]) -> str:
+    """current / recipe changed / parent changed / builder changed / no recipe / invalid recipe."""
+    name = props.get(RECIPE_PROPERTY, "")
+    if find_recipe(name) is None:
+        return "no recipe"
+    try:
+        recipe = load_recipe(name)
+    except SpecError:
+        return "invalid recipe"
+    if props.get(HASH_PROPERTY) == recipe.digest():
+        return "current"
+    if props.get(SELF_HASH_PROPERTY) and props.get(SELF_HASH_PROPERTY) == self_hash(recipe):
+        return "parent changed" if recipe.parent is not None else "builder changed"
+    return "recipe changed"
+
+
+def list_images(lxd: Lxd) -> list[dict[str, Any]]:
+    """One row per alias of an lxctool-built image (unaliased ones too), sorted by alias."""
+    rows = []
+    for img in lxd.images():
+        props = img.get("properties") or {}
+        if not props.get(RECIPE_PROPERTY):
+            continue
+        aliases = [a["name"] for a in img.get("aliases") or []] or [None]
+        for alias in aliases:
+            rows.append({"alias": alias, "recipe": props[RECIPE_PROPERTY],
+                         "fingerprint": img["fingerprint"][:12], "size_bytes": img.get("size"),
+                         "built_at": (img.get("created_at") or "")[:19].replace("T", " ") or None,
+                         "status": recipe_status(props), "hash": props.get(HASH_PROPERTY)})
+    return sorted(rows, key=lambda r: (r["alias"] is None, r["alias"] or "", r["fingerprint"]))
+
+
+def require_image(lxd: Lxd, name: str) -> dict[str, Any]:
+    """The image alias NAME points to; NotFound naming the build command otherwise."""
+    img = current_image(lxd, name)
+    if img is None:
+        hint = f"; build it with `lxctool image build {name}`" if find_recipe(name) else ""
+        raise NotFound(f"NAME: no image {name!r} on this host{hint}; see `lxctool image list`")
+    return img
+
+
+def delete_image(lxd: Lxd, name: str) -> str:
+    """Remove alias NAME and its image when no other alias points to it; return the fingerprint."""
+    img = require_image(lxd, name)
+    lxd.delete_alias(name)
+    others = [a["name"] for a in img.get("aliases") or [] if a["name"] != name]
+    if not others:
+        lxd.delete_image(img["fingerprint"])
+    return str(img["fingerprint"])
+
+
+def export_image(lxd: Lxd, name: str, dest: str) -> int:
+    """Write image NAME as one unified tarball to DEST (written beside it, then renamed)."""
+    img = require_image(lxd, name)
+    target = Path(dest)
+    if not target.parent.is_dir():
+        raise PreflightError(f"FILE: folder {target.parent} does not exist")
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
+        partial = Path(tmp.name)
+    try:
+        size = lxd.export_image(img["fingerprint"], str(partial))
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return size
+
+
+def import_image(lxd: Lxd, file: str, alias: str | None = None) -> dict[str, Any]:
+    """Import a tarball from `image export`; alias it by --alias or the recipe it came from."""
+    old = current_image(lxd, alias) if alias else None
+    fingerprint = import_tarball(lxd, Path(file))
+    img = lxd.image(fingerprint) or {}
+    name = alias or (img.get("properties") or {}).get(RECIPE_PROPERTY)
+    if not name:
+        raise PreflightError(f"--alias: {file} was not built by lxctool (no {RECIPE_PROPERTY} property); "
+                             "give the alias with --alias NAME")
+    old = old or current_image(lxd, name)
+    lxd.set_alias(name, fingerprint, (img.get("properties") or {}).get("description", ""))
+    if old and old["fingerprint"] != fingerprint:
+        forget_unaliased(lxd, old["fingerprint"])
+    return {"name": name, "fingerprint": fingerprint}
+
+
+def readiness_of(inst: dict[str, Any]) -> list[str]:
+    """The readiness command recorded from the container's image (LXD copies image.* properties)."""
+    raw = (inst.get("config") or {}).get(f"image.{READINESS_PROPERTY}") or ""
+    try:
+        argv = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(a) for a in argv] if isinstance(argv, list) else []
+
+
+def wait_ready(lxd: Lxd, name: str, timeout: float, interval: float = 1.0) -> dict[str, Any]:
+    """Run the container's readiness check until it succeeds or TIMEOUT passes; report the outcome."""
+    inst = lxd.require_instance(name)
+    argv = readiness_of(inst)
+    image = (inst.get("config") or {}).get(f"image.{RECIPE_PROPERTY}")
+    out: dict[str, Any] = {"name": name, "image": image, "command": " ".join(argv), "ready": True,
+                           "seconds": 0.0, "output": ""}
+    if not argv:
+        return out
+    if inst.get("status") != "Running":
+        raise PreflightError(f"NAME: {name} is {str(inst.get('status')).lower()}; start it first")
+    started = time.monotonic()
+    announced = False
+    while True:
+        try:
+            res = lxd.exec(name, argv, timeout=max(5.0, min(30.0, timeout)))
+            ok, output = res.exit_code == 0, (res.stdout + res.stderr).strip()
+        except LxdError as exc:
+            ok, output = False, exc.message
+        out["seconds"] = round(time.monotonic() - started, 1)
+        if ok:
+            return out
+        if out["seconds"] >= timeout:
+            out.update(ready=False, output=output.splitlines()[-1] if output else "(no output)")
+            return out
+        if not announced:
+            print(f"lxctool: {name}: waiting for its {image or 'image'} readiness check", file=sys.stderr, flush=True)
+            announced = True
+        time.sleep(interval)

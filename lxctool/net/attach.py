@@ -1,0 +1,181 @@
+"""Launch-time network planning: which NIC joins which network with which address, and published ports.
+
+Everything is checked before anything is created; the address check runs under
+network.address_lock() so two launches cannot both take one fixed address.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from lxctool.net import network as netmod
+from lxctool.lxd.client import Lxd
+
+PUBLISH_RE = re.compile(r"(?:(?P<ip>[0-9.]+):)?(?P<hport>\d+):(?P<cport>\d+)(?:/(?P<proto>tcp|udp))?")
+PUBLISH_ACCEPTED = "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp], ports 1-65535"
+NIC_SCRIPT = "/etc/lxctool-nic.script"
+NIC_SCRIPT_BODY = b"""#!/bin/sh
+# written by lxctool: address only (eth0 keeps the default route and resolv.conf)
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface" ;;
+esac
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One NIC: the network it joins and its fixed address (None = DHCP)."""
+
+    network: str
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Publish:
+    """A host port forwarded into the container by an LXD proxy device."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+
+    def device(self) -> tuple[str, dict[str, str]]:
+        """(device name, LXD proxy device)."""
+        return (f"publish-{self.proto}-{self.host_port}",
+                {"type": "proxy", "bind": "host", "listen": f"{self.proto}:{self.host_ip}:{self.host_port}",
+                 "connect": f"{self.proto}:127.0.0.1:{self.container_port}"})
+
+
+def parse_attachments(networks: list[str], ips: list[str], errors: list[str]) -> list[Attachment]:
+    """--network N (repeatable) and --ip ADDR | --ip NET=ADDR -> one Attachment per network."""
+    nets = list(dict.fromkeys(networks))
+    if len(nets) != len(networks):
+        errors.append("--network: a network is named twice; give each network once")
+    fixed: dict[str, str] = {}
+    for item in ips:
+        net, _, addr = item.rpartition("=")
+        net = net or nets[0]
+        if net not in nets:
+            errors.append(f"--ip: {item!r} names network {net!r}, which is not one of the --network "
+                          f"options ({', '.join(nets)}); use --ip NET=ADDR with a NET given to --network")
+        elif net in fixed:
+            errors.append(f"--ip: two addresses for {net}; give one address per network")
+        else:
+            fixed[net] = addr
+    return [Attachment(n, fixed.get(n)) for n in nets]
+
+
+def attachment_errors(lxd: Lxd, attachments: list[Attachment],
+                      seen: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Unknown networks, and fixed addresses outside their subnet or already in use.
+
+    The network records read on the way are put in `seen` (name -> record) for the caller.
+    """
+    errors: list[str] = []
+    instances = None
+    for att in attachments:
+        net = lxd.network(att.network)
+        if net is None:
+            errors.append(f"--network: no network {att.network!r}; see `lxctool network list`")
+            continue
+        if seen is not None:
+            seen[att.network] = net
+        if att.ip:
+            if instances is None:
+                instances = lxd.instances_full()
+            label = "--ip" if len(attachments) == 1 else f"--ip {att.network}"
+            errors += netmod.check_address(net, att.ip, netmod.used_addresses(lxd, att.network, instances), label)
+    return errors
+
+
+def nic_devices(attachments: list[Attachment], profile_eth0: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Instance NIC devices: eth0 on the first network (over the profile's), eth1... on the rest."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, att in enumerate(attachments):
+        name = f"eth{i}"
+        base = dict(profile_eth0 or {}) if i == 0 else {}
+        base.pop("ipv4.address", None)
+        dev = {**base, "type": "nic", "name": name, "network": att.network}
+        dev.pop("nictype", None)
+        dev.pop("parent", None)
+        if att.ip:
+            dev["ipv4.address"] = att.ip
+        out[name] = dev
+    return out
+
+
+def parse_publish(items: list[str], errors: list[str]) -> list[Publish]:
+    """--publish values -> Publish, each checked free on the host."""
+    out: list[Publish] = []
+    for item in items:
+        m = PUBLISH_RE.fullmatch(item.strip())
+        if not m:
+            errors.append(f"--publish: {item!r} is not a port mapping; use {PUBLISH_ACCEPTED}")
+            continue
+        hport, cport = int(m["hport"]), int(m["cport"])
+        ip = m["ip"] or "127.0.0.1"
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            errors.append(f"--publish: {ip!r} is not an IPv4 address; use {PUBLISH_ACCEPTED}")
+            continue
+        if not (1 <= hport <= 65535 and 1 <= cport <= 65535):
+            errors.append(f"--publish: {item!r} has a port out of range; use {PUBLISH_ACCEPTED}")
+            continue
+        pub = Publish(ip, hport, cport, m["proto"] or "tcp")
+        if any((p.host_port, p.proto) == (pub.host_port, pub.proto) for p in out):
+            errors.append(f"--publish: host port {hport}/{pub.proto} is given twice")
+            continue
+        problem = port_problem(pub)
+        if problem:
+            errors.append(f"--publish: {item}: {problem}")
+            continue
+        out.append(pub)
+    return out
+
+
+def port_problem(pub: Publish) -> str | None:
+    """Why the host cannot listen on pub's address and port (None when it can)."""
+    kind = socket.SOCK_STREAM if pub.proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((pub.host_ip, pub.host_port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} is already bound; choose a free port"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{pub.host_ip} is not an address of this host; use 127.0.0.1 or a host address"
+            return f"cannot bind {pub.host_ip}:{pub.host_port}: {exc.strerror}"
+    return None
+
+
+def configure_extra_nics(lxd: Lxd, name: str, devices: dict[str, dict[str, Any]]) -> list[str]:
+    """Run a DHCP client on eth1... where the image only configures eth0 (the busybox image).
+
+    Adds a respawn line per NIC to the container's /etc/inittab and asks init to re-read it
+    (SIGHUP), so the clients also come back after a restart. Returns the NICs configured.
+    """
+    extra = sorted(d.get("name", k) for k, d in devices.items()
+                   if d.get("type") == "nic" and d.get("name", k) != "eth0")
+    if not extra or lxd.exec(name, ["grep", "-q", "dhcp-eth0", "/etc/inittab"]).exit_code != 0:
+        return []
+    lxd.push_file(name, NIC_SCRIPT, NIC_SCRIPT_BODY, mode=0o755)
+    lines = "".join(f"::respawn:/sbin/udhcpc -f -S -i {nic} -s {NIC_SCRIPT} -x hostname:{name}\\n"
+                    for nic in extra)
+    lxd.exec(name, ["sh", "-c", f"grep -q ' -i {extra[0]} ' /etc/inittab || printf '{lines}' >> /etc/inittab; "
+                                "kill -HUP 1"])
+    from lxctool.lxd.client import wait_until
+
+    def leased() -> bool:
+        nets = lxd.instance_state(name).get("network") or {}
+        return all(any(a.get("family") == "inet" for a in (nets.get(n) or {}).get("addresses") or [])
+                   for n in extra)
+    wait_until(leased, 15, interval=0.1)
+    return extra

@@ -1,0 +1,252 @@
+"""`net check`: derive the reachability a layout implies and prove it with probes.
+
+Every "unreachable" expectation carries a positive control made with the same probe tool
+(the source reaches its own gateway listener, the host reaches the target), so a missing
+tool or a dead target cannot pass for isolation.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import secrets
+import socket
+import struct
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from lxctool.net import network as netmod
+from lxctool.lxd.client import Lxd
+
+PROBES = ("icmp", "tcp")
+PROBE_PORT = 8473          # the TCP port the check's temporary listeners use in containers
+PROBE_DIR = "/tmp/lxctool-probe"
+
+
+def dns_lookup(server: str, name: str, timeout: float = 1.0) -> list[str]:
+    """A-record addresses for name from the DNS server (the bridge's dnsmasq); [] when none."""
+    qid = secrets.randbits(16)
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+    q += struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(q, (server, 53))
+            data = s.recv(1500)
+        except OSError:
+            return []
+    rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
+    if rid != qid or flags & 0x000F:
+        return []
+    pos = 12
+    for _ in range(qd):
+        pos = _skip_name(data, pos) + 4
+    out = []
+    for _ in range(an):
+        pos = _skip_name(data, pos)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            out.append(socket.inet_ntoa(data[pos:pos + 4]))
+        pos += rdlen
+    return out
+
+
+def _skip_name(data: bytes, pos: int) -> int:
+    while data[pos]:
+        if data[pos] & 0xC0 == 0xC0:
+            return pos + 2
+        pos += data[pos] + 1
+    return pos + 1
+
+
+@dataclass
+class Member:
+    """A running container and its address on each network of the check."""
+
+    name: str
+    addrs: dict[str, str]          # network -> IPv4
+
+
+@dataclass
+class Probe:
+    """One probe to run: from a container (or 'host') to an address."""
+
+    source: str
+    target: str
+    addr: str
+    probe: str
+    expected: str
+    port: int = PROBE_PORT
+    net: str | None = None         # the target address's network (None: outside)
+
+
+def layout(lxd: Lxd, names: list[str]) -> tuple[list[dict[str, Any]], list[Member]]:
+    """The networks checked (named, else every lxctool network) and their running members."""
+    nets = [netmod.require_network(lxd, n) for n in names] if names else \
+        [n for n in lxd.networks() if netmod.is_lxctool(n)]
+    instances = lxd.instances_full()
+    by_name: dict[str, Member] = {}
+    for net in nets:
+        for m in netmod.members(lxd, net["name"], instances):
+            if m["state"] == "RUNNING" and m["ipv4"]:
+                by_name.setdefault(m["name"], Member(m["name"], {})).addrs[net["name"]] = m["ipv4"][0]
+    return nets, sorted(by_name.values(), key=lambda m: m.name)
+
+
+def expected_probes(nets: list[dict[str, Any]], members: list[Member], outside: list[str]) -> list[Probe]:
+    """The reachability the layout implies, as probes (pure: no I/O)."""
+    isolated = {n["name"]: netmod.is_isolated(n) for n in nets}
+    out = []
+    for probe in PROBES:
+        for a in members:
+            for b in members:
+                if a is b:
+                    continue
+                for net, addr in sorted(b.addrs.items()):
+                    same = net in a.addrs
+                    cut = isolated.get(net, False) or any(isolated.get(n, False) for n in a.addrs)
+                    exp = "reachable" if same or not cut else "unreachable"
+                    out.append(Probe(a.name, f"{b.name} ({addr})", addr, probe, exp, net=net))
+            for addr in outside:
+                if a.addrs and all(isolated.get(n, False) for n in a.addrs):
+                    out.append(Probe(a.name, f"outside ({addr})", addr, probe, "unreachable"))
+        for b in members:
+            for net, addr in sorted(b.addrs.items()):
+                out.append(Probe("host", f"{b.name} ({addr})", addr, probe, "reachable", net=net))
+    return out
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _host_listener(addr: str) -> tuple[http.server.HTTPServer, int]:
+    srv = http.server.HTTPServer((addr, 0), _Ok)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def _host_probe(probe: str, addr: str, port: int, timeout: float) -> bool:
+    if probe == "icmp":
+        return subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", str(max(1, int(timeout))), addr],
+                              capture_output=True).returncode == 0
+    try:
+        with socket.create_connection((addr, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(f"GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n".encode())
+            return s.recv(5) == b"HTTP/"
+    except OSError:
+        return False
+
+
+def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, timeout: float) -> bool:
+    t = str(max(1, int(timeout)))
+    if probe == "icmp":
+        argv = ["ping", "-c", "1", "-W", t, addr]
+    else:  # any HTTP answer (even an error status) proves the TCP path both ways
+        # busybox 1.35's `wget -T` crashes here (SIGSEGV), so `timeout` bounds the wait
+        argv = ["sh", "-c", f"timeout {t} wget -q -O - http://{addr}:{port}/ 2>&1 >/dev/null; echo rc=$?"]
+    res = lxd.exec(source, argv, timeout=timeout + 10)
+    if probe == "icmp":
+        return res.exit_code == 0
+    return "rc=0" in res.stdout or "HTTP/" in res.stdout
+
+
+def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0) -> list[dict[str, Any]]:
+    """Run every probe the layout implies plus positive controls; one row per probe."""
+    bad = []
+    for addr in outside:
+        host, _, port_text = addr.partition(":")
+        try:
+            ipaddress.IPv4Address(host)
+            if port_text and not 0 < int(port_text) < 65536:
+                raise ValueError
+        except ValueError:
+            bad.append(f"--outside: {addr!r} is not ADDR or ADDR:PORT; use an IPv4 address such as 10.250.0.2")
+    if bad:
+        from lxctool.core.errors import SpecError
+
+        raise SpecError(bad)
+    nets, members = layout(lxd, names)
+    gateways = {n["name"]: str(ipaddress.IPv4Interface(n["config"]["ipv4.address"]).ip) for n in nets
+                if (n.get("config") or {}).get("ipv4.address") not in (None, "none", "auto")}
+    probes = expected_probes(nets, members, [a.split(":")[0] for a in outside])
+    ports = {a.split(":")[0]: int(a.split(":")[1]) for a in outside if ":" in a}
+    servers = {net: _host_listener(gw) for net, gw in gateways.items()}
+    pids = _start_listeners(lxd, [m.name for m in members])
+    local = threading.local()
+
+    def client() -> Lxd:
+        if not hasattr(local, "lxd"):
+            local.lxd = Lxd(lxd.socket_path, lxd.project)
+        return local.lxd
+
+    def run(source: str, probe: str, addr: str, port: int) -> bool:
+        if source == "host":
+            return _host_probe(probe, addr, port, timeout)
+        return _container_probe(client(), source, probe, addr, port, timeout)
+
+    try:
+        jobs: dict[tuple[str, str, str, int], Any] = {}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            def submit(source: str, probe: str, addr: str, port: int) -> tuple[str, str, str, int]:
+                key = (source, probe, addr, port)
+                if key not in jobs:
+                    jobs[key] = pool.submit(run, *key)
+                return key
+
+            plan = []
+            for p in probes:
+                port = ports.get(p.addr, PROBE_PORT)
+                main = submit(p.source, p.probe, p.addr, port)
+                controls = []
+                if p.expected == "unreachable":
+                    src = next(m for m in members if m.name == p.source)
+                    net = sorted(src.addrs)[0]
+                    controls = [(f"{p.source}->gateway", submit(p.source, p.probe, gateways[net], servers[net][1])),
+                                ("host->target", submit("host", p.probe, p.addr, port))]
+                plan.append((p, main, controls))
+            rows = []
+            for p, main, controls in plan:
+                observed = "reachable" if jobs[main].result() else "unreachable"
+                failed = [label for label, key in controls if not jobs[key].result()]
+                control = ("-" if not controls else "ok" if not failed else "FAILED " + ",".join(failed))
+                verdict = ("MISMATCH" if observed != p.expected else "INCONCLUSIVE" if failed else "ok")
+                rows.append({"source": p.source, "target": p.target, "probe": p.probe, "expected": p.expected,
+                             "observed": observed, "control": control, "verdict": verdict})
+    finally:
+        for srv, _port in servers.values():
+            srv.shutdown()
+            srv.server_close()
+        _stop_listeners(lxd, pids)
+    return rows
+
+
+def _start_listeners(lxd: Lxd, names: list[str]) -> dict[str, str]:
+    """A temporary busybox httpd on PROBE_PORT in each container; {name: pid}."""
+    pids = {}
+    for name in names:
+        res = lxd.exec(name, ["sh", "-c", f"mkdir -p {PROBE_DIR} && echo ok > {PROBE_DIR}/index.html && "
+                              f"(httpd -f -p {PROBE_PORT} -h {PROBE_DIR} >/dev/null 2>&1 </dev/null & echo $!)"])
+        if res.exit_code == 0 and res.stdout.strip().isdigit():
+            pids[name] = res.stdout.strip()
+    return pids
+
+
+def _stop_listeners(lxd: Lxd, pids: dict[str, str]) -> None:
+    for name, pid in pids.items():
+        try:
+            lxd.exec(name, ["kill", pid])
+        except Exception:  # noqa: BLE001 - the container may have stopped meanwhile
+            pass

@@ -1,0 +1,333 @@
+"""Private lab networks: validate and plan LXD managed bridges, check addresses, create/show/delete.
+
+Pure planning (subnet, DHCP range, address checks) is separate from the LXD and host reads,
+so it is tested without fakes. Isolation is a host firewall rule (firewall.py), reasserted by
+every network command because LXD rewrites its own rules when the daemon starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from lxctool.host import firewall
+from lxctool.core.errors import LxdError, NotFound, PreflightError, SpecError
+from lxctool.lxd.client import ApiError, Lxd
+
+PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_TEXT = "an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 with a prefix of /8 to /29"
+MANAGED_KEY = "user.lxctool.managed"
+ISOLATED_KEY = "user.lxctool.isolated"
+NAME_RE = r"[a-z][a-z0-9-]{0,13}[a-z0-9]"  # a Linux interface name (15 chars), no dots
+LOCK_DIR = os.environ.get("LXCTOOL_RUN_DIR", "/run/lxctool")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A bridge to create, validated."""
+
+    name: str
+    subnet: ipaddress.IPv4Interface
+    nat: bool = False
+    isolated: bool = True
+    dhcp_range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
+    domain: str = "lxd"
+
+    def lxd_config(self) -> dict[str, str]:
+        """The LXD network config keys of this bridge."""
+        cfg = {"ipv4.address": str(self.subnet), "ipv4.nat": str(self.nat).lower(),
+               "ipv6.address": "none", "ipv6.nat": "false", "dns.domain": self.domain,
+               # the bridge's DNS answers container names only, never forwards upstream
+               "raw.dnsmasq": "no-resolv", MANAGED_KEY: "true", ISOLATED_KEY: str(self.isolated).lower()}
+        if self.dhcp_range:
+            cfg["ipv4.dhcp.ranges"] = f"{self.dhcp_range[0]}-{self.dhcp_range[1]}"
+        return cfg
+
+
+def parse_network_spec(name: str, subnet: str, nat: bool, isolated: bool, dhcp_range: str | None,
+                       domain: str | None, taken: list[ipaddress.IPv4Network]) -> NetworkSpec:
+    """Validate every option (collecting all errors) against the networks already in use."""
+    errors = []
+    if not re.fullmatch(NAME_RE, name):
+        errors.append(f"NAME: {name!r} is not a valid bridge name; use 2-15 lowercase letters, digits "
+                      "and hyphens, starting with a letter")
+    iface = None
+    try:
+        iface = ipaddress.IPv4Interface(subnet)
+        if "/" not in subnet:
+            raise ValueError
+    except ValueError:
+        errors.append(f"--subnet: {subnet!r} is not GATEWAY/PREFIX; use e.g. 10.20.0.1/24 ({PRIVATE_TEXT})")
+    if iface is not None:
+        errors += subnet_errors(iface, taken)
+    if nat and isolated:
+        errors.append("--nat: an isolated network forwards nothing out, so it has no NAT; "
+                      "add --no-isolated to use --nat")
+    rng = None
+    if dhcp_range is not None and iface is not None:
+        rng = _dhcp_range(dhcp_range, iface, errors)
+    if domain is not None and not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", domain):
+        errors.append(f"--domain: {domain!r} is not a DNS domain; use lowercase labels like lab or lab.test")
+    if errors:
+        raise SpecError(errors)
+    assert iface is not None
+    return NetworkSpec(name, iface, nat, isolated, rng, domain or "lxd")
+
+
+def subnet_errors(iface: ipaddress.IPv4Interface, taken: list[ipaddress.IPv4Network]) -> list[str]:
+    """Errors unless iface is a private gateway/prefix that overlaps nothing in taken."""
+    net = iface.network
+    if not any(net.subnet_of(p) for p in PRIVATE) or not 8 <= net.prefixlen <= 29:
+        return [f"--subnet: {iface} is not a private range; use {PRIVATE_TEXT}"]
+    if iface.ip in (net.network_address, net.broadcast_address):
+        return [f"--subnet: {iface.ip} is the network or broadcast address of {net}; "
+                f"give the gateway, e.g. {net.network_address + 1}/{net.prefixlen}"]
+    clash = [t for t in taken if t.overlaps(net)]
+    if clash:
+        return [f"--subnet: {net} overlaps {', '.join(map(str, clash))} already used on this host "
+                "(a bridge or a host route); choose a free range"]
+    return []
+
+
+def _dhcp_range(text: str, iface: ipaddress.IPv4Interface, errors: list[str]) -> Any:
+    net = iface.network
+    try:
+        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
+    except ValueError:
+        errors.append(f"--dhcp-range: {text!r} is not FIRST-LAST; use e.g. "
+                      f"{net.network_address + 10}-{net.network_address + 50}")
+        return None
+    hosts = (net.network_address + 1, net.broadcast_address - 1)
+    if not (hosts[0] <= first <= last <= hosts[1]):
+        errors.append(f"--dhcp-range: {text} does not fit {net}; use FIRST-LAST within {hosts[0]}-{hosts[1]}, "
+                      "FIRST not after LAST (or a shorter prefix for a larger range)")
+        return None
+    if first <= iface.ip <= last:
+        errors.append(f"--dhcp-range: {text} contains the gateway {iface.ip}; leave it out of the range")
+        return None
+    return first, last
+
+
+def check_address(network: dict[str, Any], ip: str, used: dict[str, str], label: str = "--ip") -> list[str]:
+    """Errors unless ip is a free host address of the network's IPv4 subnet (used: address -> holder)."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return [f"{label}: {ip!r} is not an IPv4 address; use a dotted address such as 10.191.0.20"]
+    cidr = (network.get("config") or {}).get("ipv4.address") or ""
+    if not cidr or cidr == "none":
+        return [f"{label}: network {network['name']} has no IPv4 subnet"]
+    iface = ipaddress.IPv4Interface(cidr)
+    net = iface.network
+    if addr not in net:
+        return [f"{label}: {ip} is outside {network['name']}'s subnet {net}; use an address in {net}"]
+    if addr in (net.network_address, net.broadcast_address, iface.ip):
+        kind = {net.network_address: "network", net.broadcast_address: "broadcast", iface.ip: "gateway"}[addr]
+        return [f"{label}: {ip} is the {kind} address of {net}; use another host address in {net}"]
+    if ip in used:
+        return [f"{label}: {ip} is already in use on {network['name']} by {used[ip]}; choose a free address"]
+    return []
+
+
+# -- reads of the host and LXD ------------------------------------------------------------------
+def host_routes() -> list[ipaddress.IPv4Network]:
+    """IPv4 routes of the host (every table but the default route), from `ip -j -4 route`."""
+    out = []
+    for table in ("main", "local"):
+        proc = subprocess.run(["ip", "-j", "-4", "route", "show", "table", table], capture_output=True, text=True)
+        for r in json.loads(proc.stdout or "[]"):
+            dst = r.get("dst", "default")
+            if dst != "default" and r.get("type", "unicast") in ("unicast", "local"):
+                with contextlib.suppress(ValueError):
+                    out.append(ipaddress.IPv4Network(dst, strict=False))
+    return [n for n in out if not n.is_loopback]
+
+
+def taken_subnets(lxd: Lxd) -> list[ipaddress.IPv4Network]:
+    """Subnets already used here: every LXD network's IPv4 and every host route."""
+    nets = []
+    for n in lxd.networks():
+        cidr = (n.get("config") or {}).get("ipv4.address")
+        if cidr and cidr not in ("none", "auto"):
+            nets.append(ipaddress.IPv4Interface(cidr).network)
+    return sorted(set(nets + host_routes()))
+
+
+def used_addresses(lxd: Lxd, network: str, instances: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """Addresses in use on a network: leases, reservations and every NIC's fixed ipv4.address."""
+    used = {lease["address"]: lease.get("hostname") or "a DHCP lease"
+            for lease in lxd.network_leases(network) if lease.get("address")}
+    for inst in instances if instances is not None else lxd.instances_full():
+        for dev in (inst.get("expanded_devices") or {}).values():
+            if dev.get("type") == "nic" and dev.get("network") == network and dev.get("ipv4.address"):
+                used[dev["ipv4.address"]] = inst["name"]
+        for addr in _state_addrs(inst, network):
+            used.setdefault(addr, inst["name"])
+    return used
+
+
+def _state_addrs(inst: dict[str, Any], network: str) -> list[str]:
+    devs = inst.get("expanded_devices") or {}
+    out = []
+    for nic, info in (((inst.get("state") or {}).get("network")) or {}).items():
+        if (devs.get(nic) or {}).get("network") == network:
+            out += [a["address"] for a in info.get("addresses") or [] if a.get("family") == "inet"]
+    return out
+
+
+@contextlib.contextmanager
+def address_lock() -> Iterator[None]:
+    """Serialise address check + create across lxctool processes (an fcntl lock under /run)."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(os.path.join(LOCK_DIR, "addresses.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def is_lxctool(net: dict[str, Any]) -> bool:
+    """Whether lxctool made this network (or adopted it: lxctool0 carries the same marker)."""
+    return (net.get("config") or {}).get(MANAGED_KEY) == "true"
+
+
+def is_isolated(net: dict[str, Any]) -> bool:
+    """Whether the network is meant to forward nothing out."""
+    return (net.get("config") or {}).get(ISOLATED_KEY) == "true"
+
+
+def reassert_isolation(lxd: Lxd, networks: list[dict[str, Any]] | None = None) -> list[str]:
+    """Put back missing drop rules of isolated lxctool bridges; return the bridges fixed."""
+    fixed = []
+    for net in networks if networks is not None else lxd.networks():
+        if is_lxctool(net) and is_isolated(net) and firewall.ensure_isolation(net["name"]):
+            fixed.append(net["name"])
+    return fixed
+
+
+def require_network(lxd: Lxd, name: str) -> dict[str, Any]:
+    """The network's record; NotFound when there is none."""
+    net = lxd.network(name)
+    if net is None:
+        raise NotFound(f"NAME: no network named {name!r}; see `lxctool network list`")
+    return net
+
+
+def create(lxd: Lxd, spec: NetworkSpec) -> dict[str, Any]:
+    """Create the bridge and its isolation rule; remove the bridge again if the rule fails."""
+    if lxd.network(spec.name) is not None:
+        raise PreflightError(f"NAME: a network named {spec.name!r} already exists; choose another name")
+    desc = f"lxctool {'isolated ' if spec.isolated else ''}lab network"
+    try:
+        lxd.create_network(spec.name, spec.lxd_config(), desc)
+    except ApiError as exc:
+        raise LxdError(f"LXD refused to create {spec.name}: {exc.lxd_message}") from None
+    if spec.isolated:
+        try:
+            firewall.ensure_isolation(spec.name)
+        except LxdError:
+            lxd.delete_network(spec.name)
+            raise
+    return require_network(lxd, spec.name)
+
+
+def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:
+    """(instances, profiles) that use the network, from its used_by list."""
+    net = require_network(lxd, name)
+    insts: list[str] = []
+    profs: list[str] = []
+    for url in net.get("used_by") or []:
+        path = url.split("?")[0]
+        (insts if path.startswith("/1.0/instances/") else profs).append(path.rsplit("/", 1)[-1])
+    return insts, profs
+
+
+def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
+    """Delete a network; with force first detach the containers using it. Returns those detached."""
+    insts, profs = users(lxd, name)
+    if profs:
+        raise PreflightError(f"NAME: {name} is used by profile(s) {', '.join(profs)}; "
+                             "remove it from the profile first")
+    if insts and not force:
+        raise PreflightError(f"NAME: {name} is used by {', '.join(insts)}; delete or move them, "
+                             "or add --force to detach them")
+    for inst_name in insts:
+        inst = lxd.require_instance(inst_name)
+        devices = {d: v for d, v in (inst.get("devices") or {}).items()
+                   if not (v.get("type") == "nic" and v.get("network") == name)}
+        lxd.call("PUT", f"/1.0/instances/{inst_name}",
+                 body={**{k: inst[k] for k in ("config", "profiles", "ephemeral", "description")},
+                       "devices": devices})
+    lxd.delete_network(name)
+    firewall.remove_isolation(name)
+    return insts
+
+
+# -- list / show ----------------------------------------------------------------------------------
+def list_rows(lxd: Lxd, all_networks: bool = False) -> list[dict[str, Any]]:
+    """One row per bridge (lxctool's unless all_networks), with its users counted."""
+    nets = [n for n in lxd.networks() if n.get("managed") and (all_networks or is_lxctool(n))]
+    reassert_isolation(lxd, nets)
+    rows = []
+    for n in nets:
+        cfg = n.get("config") or {}
+        rows.append({"name": n["name"], "subnet": cfg.get("ipv4.address"), "nat": cfg.get("ipv4.nat") == "true",
+                     "isolated": is_isolated(n),
+                     "isolation_rule": firewall.isolation_rule_present(n["name"]) if is_isolated(n) else None,
+                     "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": cfg.get("dns.domain"),
+                     "containers": sum(1 for u in n.get("used_by") or [] if u.startswith("/1.0/instances/")),
+                     "state": n.get("status")})
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def members(lxd: Lxd, name: str, instances: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each container NIC on the network: address (fixed or DHCP), MAC and host-side veth."""
+    leases = {lease.get("hwaddr"): lease for lease in lxd.network_leases(name)}
+    rows = []
+    for inst in instances if instances is not None else lxd.instances_full():
+        state = inst.get("state") or {}
+        config = inst.get("config") or {}
+        for nic, dev in sorted((inst.get("expanded_devices") or {}).items()):
+            if dev.get("type") != "nic" or dev.get("network") != name:
+                continue
+            info = (state.get("network") or {}).get(dev.get("name", nic)) or {}
+            mac = info.get("hwaddr") or config.get(f"volatile.{nic}.hwaddr")
+            addrs = [a["address"] for a in info.get("addresses") or []
+                     if a.get("family") == "inet" and a.get("scope") == "global"]
+            lease = leases.get(mac) or {}
+            rows.append({"name": inst["name"], "state": (state.get("status") or inst.get("status", "")).upper(),
+                         "nic": dev.get("name", nic), "ipv4": addrs or ([lease["address"]] if lease.get("address") else []),
+                         "assigned": "fixed " + dev["ipv4.address"] if dev.get("ipv4.address") else "dhcp",
+                         "mac": mac, "host_veth": info.get("host_name") or None})
+    return rows
+
+
+def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
+    """A network's subnet, gateway, isolation and members, with the names its DNS resolves."""
+    net = require_network(lxd, name)
+    reassert_isolation(lxd, [net])
+    cfg = net.get("config") or {}
+    cidr = cfg.get("ipv4.address") or "none"
+    iface = ipaddress.IPv4Interface(cidr) if cidr not in ("none", "auto") else None
+    rows = members(lxd, name)
+    domain = cfg.get("dns.domain") or "lxd"
+    if resolve and iface is not None:
+        from lxctool.net.check import dns_lookup
+
+        for r in rows:
+            fqdn = f"{r['name']}.{domain}"
+            r["dns"] = fqdn if r["state"] == "RUNNING" and dns_lookup(str(iface.ip), fqdn) else None
+    return {"name": name, "subnet": str(iface.network) if iface else None,
+            "gateway": str(iface.ip) if iface else None, "nat": cfg.get("ipv4.nat") == "true",
+            "isolated": is_isolated(net), "lxctool": is_lxctool(net),
+            "isolation_rule": firewall.isolation_rule_present(name),
+            "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": domain,
+            "members": rows}

@@ -1,0 +1,87 @@
+"""`verify`: prove each configured limit by running a workload that pushes past it and measuring
+the result from the host through CgroupReader. Probes live in lxctool/probes/, one per limit kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable
+
+from lxctool.core import limits as limitmap
+from lxctool.host.cgroups import CgroupReader
+from lxctool.core.errors import SpecError
+from lxctool.host.caps import HostCapabilities
+from lxctool.apply.lifecycle import require_running
+from lxctool.lxd.client import Lxd
+from lxctool.verify.probes import Context
+from lxctool.verify.probes import Finding
+from lxctool.verify.probes import failing
+
+# --only item -> (probe module, the LXD keys it proves)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cpu": ("cpu", ("limits.cpu", "limits.cpu.allowance")),
+    "memory": ("memory", ("limits.memory",)),
+    "processes": ("pids", ("limits.processes",)),
+    "disk-io": ("disk", ("root.limits.read", "root.limits.write")),
+    "disk-size": ("disksize", ("root.size",)),
+    "net": ("net", ("eth0.limits.ingress", "eth0.limits.egress")),
+}
+COLUMNS = ["limit", "configured", "measured", "evidence", "verdict"]
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """'cpu,memory' -> ('cpu', 'memory'); every kind when empty; SpecError naming unknown items."""
+    if not text:
+        return tuple(KINDS)
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    bad = [i for i in items if i not in KINDS]
+    if bad or not items:
+        raise SpecError(f"--only: {', '.join(repr(b) for b in bad) or 'nothing'} "
+                        f"{'is' if len(bad) == 1 else 'are'} not a limit kind; use a comma-separated "
+                        f"list of {', '.join(KINDS)}")
+    return tuple(dict.fromkeys(items))
+
+
+def stderr_progress(message: str) -> None:
+    """Progress goes to stderr."""
+    print(f"lxctool: {message}", file=sys.stderr, flush=True)
+
+
+def context(lxd: Lxd, name: str, duration: float, caps: HostCapabilities,
+            progress: Callable[[str], None] = stderr_progress) -> Context:
+    """Check the container runs and collect what it has configured (refusing before any change)."""
+    if duration < 1:
+        raise SpecError(f"--duration: {duration:g} is too short; use at least 1 second")
+    inst = require_running(lxd, name)
+    configured = limitmap.configured_limits(inst.get("expanded_config") or {},
+                                            inst.get("expanded_devices") or {})
+    return Context(lxd=lxd, name=name, configured=configured, instance=inst, duration=duration,
+                   host_cpus=caps.cpus, host_swap=caps.swap_bytes, reader=CgroupReader(),
+                   progress=progress)
+
+
+def kinds_configured(ctx: Context, kinds: tuple[str, ...]) -> list[str]:
+    """The asked kinds that have at least one limit configured on the container."""
+    return [k for k in kinds if any(key in ctx.configured for key in KINDS[k][1])]
+
+
+def run(ctx: Context, kinds: tuple[str, ...]) -> list[Finding]:
+    """Run the probe of every asked kind that is configured; one Finding per configured limit."""
+    findings: list[Finding] = []
+    todo = kinds_configured(ctx, kinds)
+    for kind in kinds if len(kinds) < len(KINDS) else ():  # asked for by name: say why nothing ran
+        if kind not in todo:
+            ctx.progress(f"{kind}: no limit configured on {ctx.name}; skipped")
+    if not todo:
+        ctx.progress(f"{ctx.name} has no {'such ' if len(kinds) < len(KINDS) else ''}limits configured; "
+                     f"nothing to verify (set some with `lxctool limits {ctx.name} ...`)")
+    for kind in todo:
+        module = importlib.import_module(f".probes.{KINDS[kind][0]}", __package__)
+        findings.extend(module.probe(ctx))
+    return findings
+
+
+def any_failing(findings: list[Finding]) -> bool:
+    """True when a configured limit is NOT ENFORCED or UNSUPPORTED (exit 3)."""
+    return any(failing(f.verdict) for f in findings)
