@@ -12,7 +12,9 @@ from lxctool.core import units
 from lxctool.host.cgroups import CgroupReader
 from lxctool.core.errors import LxdError, PreflightError, SpecError, Timeout
 from lxctool.host.caps import HostCapabilities
-from lxctool.apply.lifecycle import BASE_PROFILE, FILE_PROFILE_PREFIX, MANAGED_KEY, SETUP_HINT, capability_errors, progress, row, with_device_limits
+from lxctool.apply.lifecycle import capability_errors, row, with_device_limits
+from lxctool.core.names import BASE_PROFILE, FILE_PROFILE_PREFIX, MANAGED_KEY, SETUP_HINT
+from lxctool.report.progress import progress
 from lxctool.lxd.client import Lxd, ipv4_addresses, wait_until
 from lxctool.core.plan import Op, plan_launch
 from lxctool.core.spec import LaunchSpec, Limits, check_limits_for_host, check_name, load_profile_file, option_label

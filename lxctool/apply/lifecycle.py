@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from lxctool.core import limits as limitmap
 from lxctool.core import units
+from lxctool.core.names import MANAGED_KEY
+from lxctool.report.progress import progress
 from lxctool.core.errors import LxdError, PreflightError, SpecError
 from lxctool.host.caps import HostCapabilities, pool_enforces_quota
 from lxctool.lxd.client import ApiError, Lxd, ipv4_addresses
 from lxctool.core.plan import Op, plan_limits
 from lxctool.core.spec import Limits, check_limits_for_host, option_label
-
-BASE_PROFILE = "lxctool"
-MANAGED_KEY = "user.lxctool.managed"
-FILE_PROFILE_PREFIX = "lxctool-"
-SETUP_HINT = "run scripts/setup-host.sh"
-
-
-def progress(message: str) -> None:
-    """Talk goes to stderr."""
-    print(f"lxctool: {message}", file=sys.stderr, flush=True)
 
 
 def is_managed(inst: dict[str, Any]) -> bool:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from lxctool.host import firewall
+from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
 from lxctool.core.errors import LxdError, NotFound, PreflightError, SpecError
 from lxctool.lxd.client import ApiError, Lxd
 
 PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 PRIVATE_TEXT = "an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 with a prefix of /8 to /29"
-MANAGED_KEY = "user.lxctool.managed"
-ISOLATED_KEY = "user.lxctool.isolated"
 NAME_RE = r"[a-z][a-z0-9-]{0,13}[a-z0-9]"  # a Linux interface name (15 chars), no dots
 LOCK_DIR = os.environ.get("LXCTOOL_RUN_DIR", "/run/lxctool")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from lxctool.host import firewall
 from lxctool.host.caps import HostCapabilities, pool_enforces_quota
-from lxctool.apply.lifecycle import BASE_PROFILE
+from lxctool.core.names import BASE_PROFILE
 from lxctool.lxd.client import Lxd
 
 POOL, BRIDGE, IMAGE = "lxctool", "lxctool0", "busybox"
