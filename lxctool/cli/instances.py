@@ -104,15 +104,31 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 
     from lxctool.net.network import address_lock
 
-    fixed = any(a.ip for a in attachments)
-    with address_lock() if fixed else contextlib.nullcontext():  # fixed-address launches: one at a time
+    # fixed-address launches: one at a time; a dry run creates nothing, so it takes no lock (no lock file)
+    fixed = any(a.ip for a in attachments) and not dry_run
+    with address_lock() if fixed else contextlib.nullcontext():
         plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
         if dry_run:
-            for op in plan.ops:
-                emit(op.describe())
+            emit_ops(plan.ops, fmt)
             return
         result = apply_launch(app.lxd, plan)
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
+
+
+def emit_ops(ops: list[Any], fmt: str) -> None:
+    """Print planned ops: one line each, or `--format json` a list of op objects."""
+    if fmt == "json":
+        import json
+
+        emit(json.dumps([op.as_dict() for op in ops], indent=2))
+    elif fmt == "csv":
+        from lxctool.report.render import render
+
+        emit(render([{**op.as_dict(), "detail": op.describe()} for op in ops],
+                    ["kind", "target", "reason", "detail"], fmt))
+    else:
+        for op in ops:
+            emit(op.describe())
 
 
 @click.command(name="list")
@@ -170,9 +186,11 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
       lxctool limits web1                      # show
       lxctool limits web1 --mem 1GB --cpu 0.5  # change while it runs
     """
+    from lxctool.apply.executor import apply
+    from lxctool.apply.lifecycle import prepare_limits
     from lxctool.core.errors import SpecError
+    from lxctool.core.plan import OpKind
     from lxctool.observe.info import info as gather
-    from lxctool.apply.lifecycle import apply_limits, prepare_limits
     from lxctool.report.render import render
 
     errors: list[str] = []
@@ -183,15 +201,19 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
         emit(_limits_table(gather(app.lxd, name), fmt))
         return
     _, ops = prepare_limits(app.lxd, name, new, app.caps)
-    if not ops and not dry_run and new.net_out is not None:
-        from lxctool.host.shaping import sync
+    unchanged = all(op.kind == OpKind.NOOP for op in ops)
+    if dry_run and (fmt == "json" or not unchanged):
+        emit_ops(ops, fmt)
+        return
+    if unchanged:
+        if not dry_run and new.net_out is not None:
+            from lxctool.host.shaping import sync
 
-        sync(app.lxd, name)  # same rate asked again: put host-side shaping back if it is gone
-    if dry_run or not ops:
-        emit("\n".join(op.describe() for op in ops) or f"{name}: limits already as asked; nothing to change")
+            sync(app.lxd, name)  # same rate asked again: put host-side shaping back if it is gone
+        emit(f"{name}: limits already as asked; nothing to change")
         return
     before = {r["limit"]: r for r in gather(app.lxd, name)["limits"]}
-    apply_limits(app.lxd, ops)
+    apply(app.lxd, ops)
     after = gather(app.lxd, name)["limits"]
     rows = [{"limit": r["limit"],
              "configured_before": before.get(r["limit"], {}).get("configured"),
@@ -206,14 +228,18 @@ def _state_command(action: str, doc: str) -> click.Command:
     @click.command(name=action, help=doc)
     @click.argument("names", nargs=-1, required=True, metavar="NAME...")
     @click.option("--force", is_flag=True, help="Do not wait for a clean shutdown.")
+    @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
     @format_option
     @pass_app
-    def command(app: App, names: tuple[str, ...], force: bool, fmt: str) -> None:
-        from lxctool.apply.lifecycle import change_state
+    def command(app: App, names: tuple[str, ...], force: bool, dry_run: bool, fmt: str) -> None:
+        from lxctool.apply.lifecycle import change_state, plan_change_state
         from lxctool.report.render import render
 
-        rows = change_state(app.lxd, list(names), action, force)
-        emit(render(rows, ["name", "state", "ipv4"], fmt))
+        ops = plan_change_state(app.lxd, list(names), action, force)
+        if dry_run:
+            emit_ops(ops, fmt)
+            return
+        emit(render(change_state(app.lxd, ops), ["name", "state", "ipv4"], fmt))
 
     return command
 
@@ -221,12 +247,18 @@ def _state_command(action: str, doc: str) -> click.Command:
 @click.command()
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @click.option("--force", is_flag=True, help="Also delete containers lxctool did not create.")
+@click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
+@format_option
 @pass_app
-def delete(app: App, names: tuple[str, ...], force: bool) -> None:
+def delete(app: App, names: tuple[str, ...], force: bool, dry_run: bool, fmt: str) -> None:
     """Stop and delete containers (only those lxctool created, unless --force)."""
-    from lxctool.apply.lifecycle import delete as do_delete
+    from lxctool.apply.lifecycle import delete as do_delete, plan_delete
 
-    for name in do_delete(app.lxd, list(names), force):
+    ops = plan_delete(app.lxd, list(names), force)
+    if dry_run:
+        emit_ops(ops, fmt)
+        return
+    for name in do_delete(app.lxd, ops):
         click.echo(f"lxctool: deleted {name}", err=True)
 
 

@@ -35,11 +35,15 @@ def network() -> None:
               help="Forward nothing out of the bridge; containers on it still reach each other and the host.")
 @click.option("--dhcp-range", metavar="FIRST-LAST", help="Addresses DHCP hands out (default: the whole subnet).")
 @click.option("--domain", metavar="DOMAIN", help="DNS domain of container names on the bridge (default: lxd).")
+@click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
 @format_option
 @pass_app
 def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_range: str | None,
-           domain: str | None, fmt: str) -> None:
+           domain: str | None, dry_run: bool, fmt: str) -> None:
     """Create bridge NAME; refuse a public, overlapping or malformed subnet before any change."""
+    from lxctool.apply.executor import apply
+    from lxctool.apply.lifecycle import plan_network
+    from lxctool.cli.instances import emit_ops
     from lxctool.net import network as core
 
     spec = core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain,
@@ -48,9 +52,13 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
         from lxctool.core.errors import PreflightError
 
         raise PreflightError(f"NAME: a network named {name!r} already exists; choose another name")
+    ops = plan_network(app.lxd, name, spec.lxd_config(), core.description(spec))
+    if dry_run:
+        emit_ops(ops, fmt)
+        return
     click.echo(f"lxctool: creating network {name} {spec.subnet}"
                f"{' (isolated)' if isolated else ''}", err=True)
-    core.create(app.lxd, spec)
+    apply(app.lxd, ops)
     _emit_show(core.show(app.lxd, name, resolve=False), fmt)
 
 

@@ -1,53 +1,200 @@
-"""Desired spec + observed state -> a list of operations (plain data). No I/O here.
+"""Desired state + observed state -> a list of operations (plain data). No I/O here.
 
-`launch --dry-run` prints these ops; stacks (`up`/`plan`/`down`, a later issue) will produce
-the same kind of list for many services and apply it with the same executor.
+`launch`, `limits`, `start/stop/delete` and `network create` print these ops with --dry-run and
+hand them to the one executor (apply/executor.py) otherwise; stacks build a `Desired` with many
+instances, networks and volumes and use the same planner and executor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
+
+from lxctool.core.limits import DEVICE_LIMIT_KEYS
+from lxctool.core.model import (HASH_KEY, IGNORED_PREFIXES, LIVE_KEYS, LIVE_PREFIXES, MISSING, Desired,
+                                DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume, HostFacts,
+                                Observed, ObservedInstance, Op, OpKind, ProfileFile, clean_config, kind_name)
+from lxctool.core.names import ISOLATED_KEY
+
+__all__ = ["HASH_KEY", "IGNORED_PREFIXES", "MISSING", "Desired", "DesiredInstance", "DesiredNetwork",
+           "DesiredProfile", "DesiredVolume", "HostFacts", "Observed", "ObservedInstance", "Op", "OpKind",
+           "ProfileFile", "kind_name", "instance_changes", "plan", "plan_state"]
 
 
-@dataclass(frozen=True)
-class Op:
-    """One change to make on the LXD host."""
-
-    action: str                      # ensure-profile | create | start | wait-ipv4 | patch | stop | delete
-    target: str                      # the instance / profile it acts on
-    detail: dict[str, Any] = field(default_factory=dict)
-    live: bool = True                # False when the change needs the instance recreated or restarted
-
-    def describe(self) -> str:
-        """One human line."""
-        keys = ", ".join(f"{k}={v}" for k, v in sorted(self.detail.items()) if not isinstance(v, dict))
-        return f"{self.action} {self.target}" + (f" ({keys})" if keys else "")
+# -- instances --------------------------------------------------------------------------------
+def _is_live_key(key: str) -> bool:
+    return key.startswith(LIVE_PREFIXES) or key in LIVE_KEYS
 
 
-def plan_launch(name: str, body: dict[str, Any], file_profiles: dict[str, dict[str, Any]],
-                wait: bool, timeout: float) -> list[Op]:
-    """Ops that create, start and wait for one container (profiles from files first)."""
-    ops = [Op("ensure-profile", pname, {"profile": prof}) for pname, prof in file_profiles.items()]
-    config = {k: v for k, v in body["config"].items() if k.startswith("limits.")}
-    ops.append(Op("create", name, {"image": body["source"]["alias"],
-                                   "profiles": ",".join(body["profiles"]), **config, "body": body}))
-    ops.append(Op("start", name))
-    if wait:
-        ops.append(Op("wait-ipv4", name, {"timeout": timeout}))
+def instance_changes(d: DesiredInstance, o: ObservedInstance,
+                     images: Mapping[str, str]) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+    """(recreate reason or "", live config changes, devices to replace whole) from d to o."""
+    fp = images.get(d.image)
+    if fp and o.base_image and fp != o.base_image:
+        return f"image changed ({d.image} is now {fp[:12]})", {}, {}
+    if tuple(d.profiles) != tuple(o.profiles):
+        return f"profiles changed ({','.join(o.profiles)} -> {','.join(d.profiles)})", {}, {}
+    want, have = clean_config(d.config), clean_config(o.config)
+    config: dict[str, str] = {}
+    for key in sorted(set(want) | set(have)):
+        if want.get(key) == have.get(key):
+            continue
+        if not _is_live_key(key):
+            return f"{key} changed (not changeable on a running container)", {}, {}
+        config[key] = want.get(key, "")
+    devices: dict[str, dict[str, str]] = {}
+    for dname in sorted(set(d.devices) | set(o.devices)):
+        dd, od = d.devices.get(dname), o.devices.get(dname)
+        if dd == od:
+            continue
+        if od is None:  # a device the profile gives, now set on the instance (limits added)
+            od = o.expanded_devices.get(dname)
+        if dd is None or od is None:
+            return f"device {dname} {'added' if od is None else 'removed'}", {}, {}
+        keys = {k for k in set(dd) | set(od) if dd.get(k) != od.get(k)}
+        fixed = keys - set(DEVICE_LIMIT_KEYS.get(dname, ()))
+        if fixed:
+            return f"device {dname} changed ({', '.join(sorted(fixed))})", {}, {}
+        devices[dname] = dict(dd)
+    return "", config, devices
+
+
+def _live_detail(config: Mapping[str, str], devices: Mapping[str, Mapping[str, str]],
+                 o: ObservedInstance) -> dict[str, Any]:
+    detail: dict[str, Any] = {k: ("(changed)" if k.startswith("environment.") else v) for k, v in config.items()}
+    for dname, dev in devices.items():
+        for k, v in dev.items():
+            if (o.devices.get(dname) or {}).get(k) != v:
+                detail[f"{dname}.{k}"] = v
+        for k in set(o.devices.get(dname) or {}) - set(dev):
+            detail[f"{dname}.{k}"] = ""
+    return detail
+
+
+def _instance_deps(d: DesiredInstance, desired: Desired, observed: Observed, pre: list[Op]) -> tuple[str, ...]:
+    names = {op.target for op in pre}
+    nets = {str(dev.get("network")) for dev in d.devices.values() if dev.get("network")}
+    deps = [p for p in d.profiles if p in names] + sorted(n for n in nets if n in names)
+    if d.image in names:
+        deps.append(d.image)
+    return tuple(deps)
+
+
+def _plan_instance(d: DesiredInstance, desired: Desired, observed: Observed, pre: list[Op]) -> list[Op]:
+    o = observed.instances.get(d.name)
+    deps = _instance_deps(d, desired, observed, pre)
+    after_start = [Op(OpKind.WAIT_IPV4, d.name, {"timeout": d.timeout, **({"ipv4": d.ipv4} if d.ipv4 else {})})
+                   ] if d.wait_ipv4 and d.running else []
+    if o is None:
+        create = Op(OpKind.CREATE, d.name, _create_detail(d), after=deps, payload=d)
+        return [create] + ([Op(OpKind.START, d.name), *after_start] if d.running else [])
+    reason, config, devices = ("", {}, {}) if o.config.get(HASH_KEY) == d.config_hash() and \
+        observed.images.get(d.image) in (None, o.base_image) else instance_changes(d, o, observed.images)
+    ops: list[Op] = []
+    if reason:
+        ops.append(Op(OpKind.RECREATE, d.name, _create_detail(d), reason=reason, after=deps, payload=d))
+        return ops + ([Op(OpKind.START, d.name), *after_start] if d.running else [])
+    if config or devices or o.config.get(HASH_KEY) not in (None, d.config_hash()):
+        payload = {"config": {**config, HASH_KEY: d.config_hash()}, "devices": devices}
+        ops.append(Op(OpKind.UPDATE_LIVE, d.name, _live_detail(config, devices, o) or {"hash": d.config_hash()},
+                      after=deps, payload=payload))
+    if d.running and not o.running:
+        ops += [Op(OpKind.START, d.name), *after_start]
+    elif not d.running and o.running:
+        ops.append(Op(OpKind.STOP, d.name))
+    return ops or [Op(OpKind.NOOP, d.name, reason="up to date")]
+
+
+def _create_detail(d: DesiredInstance) -> dict[str, Any]:
+    limits = {k: v for k, v in d.config.items() if k.startswith("limits.")}
+    return {"image": d.image, "profiles": ",".join(d.profiles), **limits}
+
+
+# -- networks, profiles, volumes ----------------------------------------------------------------
+def _plan_network(n: DesiredNetwork, observed: Observed) -> list[Op]:
+    have = observed.networks.get(n.name)
+    ops: list[Op] = []
+    if have is None:
+        ops.append(Op(OpKind.ENSURE_NETWORK, n.name, {"subnet": n.config.get("ipv4.address", "")},
+                      reason=MISSING, payload=n))
+    elif any((have.get("config") or {}).get(k) != v for k, v in n.config.items()):
+        changed = sorted(k for k, v in n.config.items() if (have.get("config") or {}).get(k) != v)
+        ops.append(Op(OpKind.ENSURE_NETWORK, n.name, {"keys": changed}, reason="config differs", payload=n))
+    if n.config.get(ISOLATED_KEY) == "true" and (have is None or n.name in observed.isolation_missing):
+        ops.append(Op(OpKind.ENSURE_ISOLATION, n.name, after=(n.name,) if have is None else ()))
     return ops
 
 
-def plan_limits(name: str, current_config: dict[str, str], new_config: dict[str, str],
-                current_devices: dict[str, dict[str, Any]], new_devices: dict[str, dict[str, Any]]) -> list[Op]:
-    """Ops that change a container's limits in place; empty when nothing differs."""
-    config = {k: v for k, v in new_config.items() if current_config.get(k) != v}
-    devices = {d: dev for d, dev in new_devices.items() if current_devices.get(d) != dev}
-    if not config and not devices:
+def _plan_profile(p: DesiredProfile, observed: Observed) -> list[Op]:
+    have = observed.profiles.get(p.name)
+    if have is not None and dict(have.get("config") or {}) == dict(p.config) and \
+            (have.get("devices") or {}) == {d: dict(v) for d, v in p.devices.items()} and \
+            (have.get("description") or "") == p.description:
         return []
-    detail: dict[str, Any] = dict(config)
-    for dname, dev in devices.items():
-        for k, v in dev.items():
-            if current_devices.get(dname, {}).get(k) != v:
-                detail[f"{dname}.{k}"] = v
-    return [Op("patch", name, {**detail, "body": {"config": config, "devices": devices}})]
+    return [Op(OpKind.ENSURE_PROFILE, p.name, reason=MISSING if have is None else "differs", payload=p)]
+
+
+def _plan_volume(v: DesiredVolume, observed: Observed) -> list[Op]:
+    have = observed.volumes.get((v.pool, v.name))
+    if have is not None and all((have.get("config") or {}).get(k) == val for k, val in v.config.items()):
+        return []
+    return [Op(OpKind.ENSURE_VOLUME, v.name, {"pool": v.pool, **v.config},
+               reason=MISSING if have is None else "config differs", payload=v)]
+
+
+def _uses_hook(config: Mapping[str, str], hook_path: str) -> bool:
+    return hook_path in config.get("raw.lxc", "")
+
+
+def plan(desired: Desired, observed: Observed, *,
+         prune: Callable[[ObservedInstance], bool] | None = None) -> list[Op]:
+    """The ops that take observed to desired, in an order that works one by one.
+
+    Missing -> create (+start, +wait-ipv4); same hash -> noop (start when stopped); only live
+    keys differ -> update-live; anything else -> recreate with the reason; not desired and
+    prune(observed) -> delete. Ops carry `after` (targets first) for the parallel executor.
+    """
+    pre: list[Op] = []
+    if not observed.hook_installed and (
+            any(_uses_hook(i.config, observed.hook_path) for i in desired.instances)
+            or any(_uses_hook(p.config, observed.hook_path) for p in desired.profiles)):
+        pre.append(Op(OpKind.INSTALL_HOOK, observed.hook_path, reason="net-out shaping hook missing or outdated"))
+    pre += [Op(OpKind.BUILD_IMAGE, image) for image in desired.images]
+    for n in desired.networks:
+        pre += _plan_network(n, observed)
+    wanted_nets = {n.name for n in desired.networks}
+    attached = sorted({str(dev["network"]) for i in desired.instances for dev in i.devices.values()
+                       if dev.get("network")} - wanted_nets)
+    pre += [Op(OpKind.ENSURE_ISOLATION, n) for n in attached if n in observed.isolation_missing]
+    hook = tuple(op.target for op in pre if op.kind == OpKind.INSTALL_HOOK)
+    for p in desired.profiles:
+        pre += [Op(o.kind, o.target, o.detail, o.reason, hook if _uses_hook(p.config, observed.hook_path) else (),
+                   o.payload) for o in _plan_profile(p, observed)]
+    for v in desired.volumes:
+        pre += _plan_volume(v, observed)
+    ops = list(pre)
+    for d in desired.instances:
+        inst_ops = _plan_instance(d, desired, observed, pre)
+        if hook and _uses_hook(d.config, observed.hook_path) and inst_ops[0].kind != OpKind.NOOP:
+            first = inst_ops[0]
+            inst_ops[0] = Op(first.kind, first.target, first.detail, first.reason, first.after + hook, first.payload)
+        ops += inst_ops
+    if prune is not None:
+        keep = {d.name for d in desired.instances}
+        ops += [Op(OpKind.DELETE, name, reason="not desired") for name, o in sorted(observed.instances.items())
+                if name not in keep and prune(o)]
+    return ops
+
+
+def plan_state(observed: Observed, names: list[str], action: str, force: bool = False) -> list[Op]:
+    """start / stop / restart each named container (already in that state: a noop saying so)."""
+    ops = []
+    detail = {"force": True} if force else {}
+    for name in names:
+        running = observed.instances[name].running
+        if action == "start" and running or action == "stop" and not running:
+            ops.append(Op(OpKind.NOOP, name, reason=f"already {'running' if running else 'stopped'}"))
+        elif action == "restart" and not running:
+            ops.append(Op(OpKind.START, name))
+        else:
+            ops.append(Op(OpKind(action), name, detail))
+    return ops

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 from lxctool.core import units
 from lxctool.core.errors import SpecError
+from lxctool.core.nics import Attachment, Publish
 from lxctool.core.units import Allowance, CpuSpec, DiskRate, UnitError
 
 NAME_ACCEPTED = "1-63 letters, digits and hyphens, starting with a letter and not ending with a hyphen"
@@ -151,6 +152,8 @@ class LaunchSpec:
     wait: bool = True
     timeout: float = 60.0
     build: bool = False              # build the image from its recipe first (skipped when current)
+    attachments: tuple[Attachment, ...] = ()  # NICs (default: one on network, with ip)
+    publish: tuple[Publish, ...] = ()
 
 
 def option_label(key: str) -> str:

@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from lxctool.core import desired
 from lxctool.host import cgroups
 
-QUOTA_DRIVERS = {"btrfs", "zfs", "lvm", "ceph"}  # LXD storage drivers that enforce a root disk size
 
 
 def cpu_count() -> int:
@@ -108,6 +108,4 @@ class HostCapabilities:
         return cls()
 
 
-def pool_enforces_quota(driver: str) -> bool:
-    """Whether an LXD storage driver enforces a root disk size."""
-    return driver in QUOTA_DRIVERS
+pool_enforces_quota = desired.pool_enforces_quota  # pure: it lives in core/desired.py

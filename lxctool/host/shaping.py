@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from lxctool.core import desired
 from lxctool.host.cgroups import lxc_name
 from lxctool.core.limits import HOST_EGRESS_KEY
 from lxctool.lxd.client import host_veth
@@ -58,24 +59,31 @@ def hook_script() -> str:
             f'[ -x "$PY" ] && "$PY" -m lxctool.host.shaping hook "$@" >>{LOG} 2>&1\nexit 0\n')
 
 
+def hook_current() -> bool:
+    """Whether the hook script is installed where raw.lxc points, with today's text (reads only)."""
+    try:
+        return HOOK_PATH.read_text() == hook_script()
+    except OSError:
+        return False
+
+
 def ensure_hook_script() -> str:
-    """Write the hook script where raw.lxc points (unchanged when already right); return its path."""
-    text = hook_script()
-    if not HOOK_PATH.exists() or HOOK_PATH.read_text() != text:
+    """Write the hook script where raw.lxc points (unchanged when already right); return its path.
+
+    Only the executor's install-hook op calls this: planning never writes (a dry run stays dry).
+    """
+    if not hook_current():
         HOOK_PATH.parent.mkdir(parents=True, exist_ok=True)
         tmp = HOOK_PATH.with_suffix(".tmp")
-        tmp.write_text(text)
+        tmp.write_text(hook_script())
         tmp.chmod(0o755)
         tmp.replace(HOOK_PATH)
     return str(HOOK_PATH)
 
 
 def egress_config(rate: int | None, raw_lxc: str) -> dict[str, str]:
-    """Config keys that make a container's egress shaped at rate (None or 0: unshaped)."""
-    lines = [ln for ln in raw_lxc.splitlines() if not (ln.strip().startswith(HOOK_LINE) and "net-out" in ln)]
-    if rate:
-        lines.append(f"{HOOK_LINE} = {ensure_hook_script()} {rate}")
-    return {RATE_KEY: str(rate) if rate else "", "raw.lxc": "\n".join(lines) + ("\n" if lines else "")}
+    """Config keys that make a container's egress shaped at rate (None or 0: unshaped); writes nothing."""
+    return desired.egress_config(rate, raw_lxc, str(HOOK_PATH))
 
 
 def veth_of_pid(pid: int, nic: str = "eth0") -> str | None:
@@ -158,14 +166,9 @@ def split_egress(config: dict[str, str], dev_keys: dict[str, dict[str, str]], ra
 
     police may be a callable, so the (60 ms) kernel probe runs only when an egress limit is asked.
     """
-    if "limits.egress" not in dev_keys.get(nic, {}) or (police() if callable(police) else police):
+    if "limits.egress" not in dev_keys.get(nic, {}):
         return
-    from lxctool.core import units
-
-    rate = units.parse_bit_rate(dev_keys[nic].pop("limits.egress"))
-    if not dev_keys[nic]:
-        del dev_keys[nic]
-    config.update(egress_config(rate, raw_lxc))
+    desired.split_egress(config, dev_keys, raw_lxc, police() if callable(police) else police, str(HOOK_PATH), nic)
 
 
 def sync(lxd: Any, name: str) -> dict[str, Any] | None:

@@ -127,6 +127,14 @@ class ResourcesMixin:
         """All volumes of a pool."""
         return self.get(f"/1.0/storage-pools/{pool}/volumes", recursion=1) or []
 
+    def create_volume(self: _Api, pool: str, name: str, config: dict[str, str]) -> None:
+        """Create a custom storage volume."""
+        self.call("POST", f"/1.0/storage-pools/{pool}/volumes/custom", body={"name": name, "config": config})
+
+    def update_volume(self: _Api, pool: str, name: str, config: dict[str, str]) -> None:
+        """Set config keys of a custom storage volume."""
+        self.call("PATCH", f"/1.0/storage-pools/{pool}/volumes/custom/{name}", body={"config": config})
+
     def projects(self: _Api) -> list[str]:
         """Names of the daemon's projects."""
         return [p.rsplit("/", 1)[-1] for p in self.call("GET", "/1.0/projects") or []]

@@ -10,9 +10,10 @@ import errno
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
 from typing import Any
 
+from lxctool.core import nics
+from lxctool.core.nics import Attachment, Publish
 from lxctool.net import network as netmod
 from lxctool.lxd.client import Lxd
 
@@ -28,29 +29,7 @@ esac
 exit 0
 """
 
-
-@dataclass(frozen=True)
-class Attachment:
-    """One NIC: the network it joins and its fixed address (None = DHCP)."""
-
-    network: str
-    ip: str | None = None
-
-
-@dataclass(frozen=True)
-class Publish:
-    """A host port forwarded into the container by an LXD proxy device."""
-
-    host_ip: str
-    host_port: int
-    container_port: int
-    proto: str = "tcp"
-
-    def device(self) -> tuple[str, dict[str, str]]:
-        """(device name, LXD proxy device)."""
-        return (f"publish-{self.proto}-{self.host_port}",
-                {"type": "proxy", "bind": "host", "listen": f"{self.proto}:{self.host_ip}:{self.host_port}",
-                 "connect": f"{self.proto}:127.0.0.1:{self.container_port}"})
+nic_devices = nics.nic_devices  # moved to core/nics.py (pure); callers still find it here
 
 
 def parse_attachments(networks: list[str], ips: list[str], errors: list[str]) -> list[Attachment]:
@@ -91,24 +70,8 @@ def attachment_errors(lxd: Lxd, attachments: list[Attachment],
             if instances is None:
                 instances = lxd.instances_full()
             label = "--ip" if len(attachments) == 1 else f"--ip {att.network}"
-            errors += netmod.check_address(net, att.ip, netmod.used_addresses(lxd, att.network, instances), label)
+            errors += nics.check_address(net, att.ip, netmod.used_addresses(lxd, att.network, instances), label)
     return errors
-
-
-def nic_devices(attachments: list[Attachment], profile_eth0: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Instance NIC devices: eth0 on the first network (over the profile's), eth1... on the rest."""
-    out: dict[str, dict[str, Any]] = {}
-    for i, att in enumerate(attachments):
-        name = f"eth{i}"
-        base = dict(profile_eth0 or {}) if i == 0 else {}
-        base.pop("ipv4.address", None)
-        dev = {**base, "type": "nic", "name": name, "network": att.network}
-        dev.pop("nictype", None)
-        dev.pop("parent", None)
-        if att.ip:
-            dev["ipv4.address"] = att.ip
-        out[name] = dev
-    return out
 
 
 def parse_publish(items: list[str], errors: list[str]) -> list[Publish]:

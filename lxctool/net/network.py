@@ -17,15 +17,18 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from lxctool.core import nics
 from lxctool.host import firewall
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
-from lxctool.core.errors import LxdError, NotFound, PreflightError, SpecError
-from lxctool.lxd.client import ApiError, Lxd
+from lxctool.core.errors import NotFound, PreflightError, SpecError
+from lxctool.lxd.client import Lxd
 
 PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 PRIVATE_TEXT = "an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 with a prefix of /8 to /29"
 NAME_RE = r"[a-z][a-z0-9-]{0,13}[a-z0-9]"  # a Linux interface name (15 chars), no dots
 LOCK_DIR = os.environ.get("LXCTOOL_RUN_DIR", "/run/lxctool")
+
+check_address = nics.check_address  # moved to core/nics.py (pure); callers still find it here
 
 
 @dataclass(frozen=True)
@@ -114,27 +117,6 @@ def _dhcp_range(text: str, iface: ipaddress.IPv4Interface, errors: list[str]) ->
     return first, last
 
 
-def check_address(network: dict[str, Any], ip: str, used: dict[str, str], label: str = "--ip") -> list[str]:
-    """Errors unless ip is a free host address of the network's IPv4 subnet (used: address -> holder)."""
-    try:
-        addr = ipaddress.IPv4Address(ip)
-    except ValueError:
-        return [f"{label}: {ip!r} is not an IPv4 address; use a dotted address such as 10.191.0.20"]
-    cidr = (network.get("config") or {}).get("ipv4.address") or ""
-    if not cidr or cidr == "none":
-        return [f"{label}: network {network['name']} has no IPv4 subnet"]
-    iface = ipaddress.IPv4Interface(cidr)
-    net = iface.network
-    if addr not in net:
-        return [f"{label}: {ip} is outside {network['name']}'s subnet {net}; use an address in {net}"]
-    if addr in (net.network_address, net.broadcast_address, iface.ip):
-        kind = {net.network_address: "network", net.broadcast_address: "broadcast", iface.ip: "gateway"}[addr]
-        return [f"{label}: {ip} is the {kind} address of {net}; use another host address in {net}"]
-    if ip in used:
-        return [f"{label}: {ip} is already in use on {network['name']} by {used[ip]}; choose a free address"]
-    return []
-
-
 # -- reads of the host and LXD ------------------------------------------------------------------
 def host_routes() -> list[ipaddress.IPv4Network]:
     """IPv4 routes of the host (every table but the default route), from `ip -j -4 route`."""
@@ -220,22 +202,9 @@ def require_network(lxd: Lxd, name: str) -> dict[str, Any]:
     return net
 
 
-def create(lxd: Lxd, spec: NetworkSpec) -> dict[str, Any]:
-    """Create the bridge and its isolation rule; remove the bridge again if the rule fails."""
-    if lxd.network(spec.name) is not None:
-        raise PreflightError(f"NAME: a network named {spec.name!r} already exists; choose another name")
-    desc = f"lxctool {'isolated ' if spec.isolated else ''}lab network"
-    try:
-        lxd.create_network(spec.name, spec.lxd_config(), desc)
-    except ApiError as exc:
-        raise LxdError(f"LXD refused to create {spec.name}: {exc.lxd_message}") from None
-    if spec.isolated:
-        try:
-            firewall.ensure_isolation(spec.name)
-        except LxdError:
-            lxd.delete_network(spec.name)
-            raise
-    return require_network(lxd, spec.name)
+def description(spec: NetworkSpec) -> str:
+    """The LXD description of a bridge lxctool creates."""
+    return f"lxctool {'isolated ' if spec.isolated else ''}lab network"
 
 
 def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:

@@ -99,7 +99,8 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
         progress: Callable[[str], None] = stderr_progress) -> list[dict[str, Any]]:
     """Launch a container, measure every point x repeat, remove it (also on Ctrl-C); write files."""
     from lxctool.verify import runner as verify
-    from lxctool.apply.lifecycle import apply_limits, prepare_limits
+    from lxctool.apply.executor import apply
+    from lxctool.apply.lifecycle import prepare_limits
     from lxctool.apply.launch import apply_launch, prepare_launch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,7 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
         apply_launch(lxd, plan)
         for i, value in enumerate(exp.values):
             _, ops = prepare_limits(lxd, name, parse_limits({exp.limit: value}, str, errors), caps)
-            apply_limits(lxd, ops)
+            apply(lxd, ops)
             for repeat in range(1, exp.repeats + 1):
                 progress(f"point {i + 1}/{len(exp.values)} {exp.limit}={value}, repeat {repeat}/{exp.repeats}")
                 ctx = verify.context(lxd, name, exp.duration, caps, progress=lambda m: None)

@@ -1,0 +1,62 @@
+"""Waiting after a start: LXD's cpuset pinning, an IPv4 address, the image's readiness check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxctool.core import units
+from lxctool.core.errors import Timeout
+from lxctool.host.cgroups import CgroupReader
+from lxctool.lxd.client import Lxd, ipv4_addresses, wait_until
+from lxctool.report.progress import progress
+
+READY_TIMEOUT = 180.0
+# LXD copies image properties into the instance as image.*; images.READINESS_PROPERTY names it
+# (repeated here so that a launch without a check does not import the image builder)
+READINESS_CONFIG_KEY = "image.lxctool.readiness"
+
+
+def wait_for_readiness(lxd: Lxd, name: str, timeout: float) -> None:
+    """Run the image's readiness check (if it has one) until it passes; Timeout naming it if not."""
+    from lxctool.images.ops import wait_ready
+
+    result = wait_ready(lxd, name, timeout)
+    if not result["ready"]:
+        raise Timeout(f"{name} is running but its {result['image']} readiness check still fails after "
+                      f"{timeout:g}s ({result['output']}); it was left running: check it with "
+                      f"`lxctool image check {name}`, remove it with `lxctool delete --force {name}`")
+
+
+def cpuset_matches(actual: str | None, wanted: str) -> bool:
+    """Whether a cgroup cpuset satisfies limits.cpu (a count, or an exact set)."""
+    if not actual:
+        return False
+    have, spec = units.parse_cpuset(actual), units.parse_cpu(wanted)
+    return len(have) == spec.count if spec.count is not None else have == spec.cpuset
+
+
+def wait_for_cpuset(lxd: Lxd, name: str, wanted: str | None, timeout: float = 10) -> None:
+    """LXD pins CPUs shortly after start (its scheduler runs asynchronously): wait until it has."""
+    if not wanted:
+        return
+    reader = CgroupReader()
+    if not reader.exists(name, lxd.project):
+        return  # not a local daemon: nothing to read
+    if not wait_until(lambda: cpuset_matches(reader.read(name, lxd.project).cpuset, wanted), timeout):
+        progress(f"{name}: LXD has not applied limits.cpu={wanted} to the cpuset after {timeout:g}s")
+
+
+def wait_for_ipv4(lxd: Lxd, name: str, expected: str | None, timeout: float) -> dict[str, Any]:
+    """Poll the instance state until it has a (the expected) IPv4; return that state, or Timeout."""
+    def ready() -> dict[str, Any] | None:
+        state = lxd.instance_state(name)
+        addrs = ipv4_addresses(state)
+        return state if addrs and (expected is None or expected in addrs) else None
+
+    state = wait_until(ready, timeout, interval=0.01)
+    if not state:
+        what = f"IPv4 {expected}" if expected else "an IPv4 address on its bridge"
+        raise Timeout(f"{name} is running but got no {what} within {timeout:g}s; it was left running: "
+                      f"inspect it with `lxctool exec {name} -- ip addr` and remove it with "
+                      f"`lxctool delete --force {name}`")
+    return state
