@@ -62,10 +62,11 @@ def _live_detail(config: Mapping[str, str], devices: Mapping[str, Mapping[str, s
                  o: ObservedInstance) -> dict[str, Any]:
     detail: dict[str, Any] = {k: ("(changed)" if k.startswith("environment.") else v) for k, v in config.items()}
     for dname, dev in devices.items():
+        before = o.devices.get(dname) or o.expanded_devices.get(dname) or {}
         for k, v in dev.items():
-            if (o.devices.get(dname) or {}).get(k) != v:
+            if before.get(k) != v:
                 detail[f"{dname}.{k}"] = v
-        for k in set(o.devices.get(dname) or {}) - set(dev):
+        for k in set(before) - set(dev):
             detail[f"{dname}.{k}"] = ""
     return detail
 
@@ -146,7 +147,9 @@ def _uses_hook(config: Mapping[str, str], hook_path: str) -> bool:
 
 
 def plan(desired: Desired, observed: Observed, *,
-         prune: Callable[[ObservedInstance], bool] | None = None) -> list[Op]:
+         prune: Callable[[ObservedInstance], bool] | None = None,
+         prune_networks: Callable[[Mapping[str, Any]], bool] | None = None,
+         prune_profiles: Callable[[Mapping[str, Any]], bool] | None = None) -> list[Op]:
     """The ops that take observed to desired, in an order that works one by one.
 
     Missing -> create (+start, +wait-ipv4); same hash -> noop (start when stopped); only live
@@ -182,6 +185,15 @@ def plan(desired: Desired, observed: Observed, *,
         keep = {d.name for d in desired.instances}
         ops += [Op(OpKind.DELETE, name, reason="not desired") for name, o in sorted(observed.instances.items())
                 if name not in keep and prune(o)]
+    gone = tuple(op.target for op in ops if op.kind == OpKind.DELETE)  # their users go first
+    if prune_profiles is not None:
+        keep = {p.name for p in desired.profiles}
+        ops += [Op(OpKind.DELETE_PROFILE, name, reason="not desired", after=gone)
+                for name, rec in sorted(observed.profiles.items()) if name not in keep and prune_profiles(rec)]
+    if prune_networks is not None:
+        keep = {n.name for n in desired.networks}
+        ops += [Op(OpKind.DELETE_NETWORK, name, reason="not desired", after=gone)
+                for name, rec in sorted(observed.networks.items()) if name not in keep and prune_networks(rec)]
     return ops
 
 
