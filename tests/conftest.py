@@ -156,7 +156,22 @@ def host_snapshot(lxd: Any) -> dict[str, Any]:
         "nft": re.sub(r"counter packets \d+ bytes \d+", "counter", sh("nft", "list", "ruleset")),
         "qdiscs": sh("tc", "qdisc", "show"),
         "links": sorted(line.split(":")[1].split("@")[0].strip() for line in sh("ip", "-o", "link").splitlines()),
+        "files": lxctool_files(),
     }
+
+
+def lxctool_files(roots: tuple[str, ...] = ("/var/lib/lxctool", "/run/lxctool")) -> list[tuple[str, int, int]]:
+    """Every file and folder lxctool writes on the host, with its size and mtime (ns)."""
+    out = []
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                out.append((path, st.st_size, st.st_mtime_ns))
+        if os.path.exists(root):
+            out.append((root, 0, os.lstat(root).st_mtime_ns))
+    return sorted(out)
 
 
 @pytest.fixture
