@@ -38,7 +38,8 @@ def ours(snap: dict[str, Any], prefix: str, names: list[str]) -> dict[str, Any]:
         "nft": [ln for ln in snap["nft"].splitlines() if any(m in ln for m in mine)],
         "qdiscs": [ln for ln in snap["qdiscs"].splitlines() if any(m in ln for m in ifbs)],
         "links": [n for n in snap["links"] if n.startswith(mine)],
-        "files": snap["files"],
+        # the stacks helper's lock files come and go with its own tests
+        "files": [f for f in snap["files"] if not f[0].startswith("/run/lxctool/stacks")],
     }
 
 

@@ -104,13 +104,15 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 
     from lxctool.net.network import address_lock
 
-    # fixed-address launches: one at a time; a dry run creates nothing, so it takes no lock (no lock file)
-    fixed = any(a.ip for a in attachments) and not dry_run
+    plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)  # refusals take no lock
+    if dry_run:
+        emit_ops(plan.ops, fmt)
+        return
+    fixed = any(a.ip for a in attachments)
+    # fixed-address launches one at a time: check the address again under the lock, then create
     with address_lock() if fixed else contextlib.nullcontext():
-        plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
-        if dry_run:
-            emit_ops(plan.ops, fmt)
-            return
+        if fixed:
+            plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
         result = apply_launch(app.lxd, plan)
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
 

@@ -55,6 +55,8 @@ def kind_name(kind: OpKind | str) -> str:
 def _scalar(v: Any) -> str | None:
     if isinstance(v, (list, tuple)):
         return ",".join(map(str, v))
+    if isinstance(v, float):
+        return f"{v:g}"
     return None if isinstance(v, dict) else str(v)
 
 

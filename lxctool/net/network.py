@@ -167,7 +167,8 @@ def _state_addrs(inst: dict[str, Any], network: str) -> list[str]:
 def address_lock() -> Iterator[None]:
     """Serialise address check + create across lxctool processes (an fcntl lock under /run)."""
     os.makedirs(LOCK_DIR, exist_ok=True)
-    with open(os.path.join(LOCK_DIR, "addresses.lock"), "w") as fh:
+    # append mode: taking the lock must not touch the file (no truncation, so no new mtime)
+    with open(os.path.join(LOCK_DIR, "addresses.lock"), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

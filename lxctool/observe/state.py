@@ -93,7 +93,8 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
             files[name] = pfile
         else:
             lxd_names.append(name)
-    profiles = _by_name(lxd_names, lxd.profile, lxd.profiles)
+    # the LXD profiles made from files too: ensure-profile only when one is missing or differs
+    profiles = _by_name(lxd_names + [f.lxd_name for f in files.values()], lxd.profile, lxd.profiles)
     choices: tuple[str, ...] = ()
     if any(n not in profiles for n in lxd_names if n != BASE_PROFILE):
         on_disk = sorted(p.stem for p in paths.data_dir("profiles").glob("*.yaml"))
