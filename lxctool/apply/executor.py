@@ -9,12 +9,14 @@ and the failure is raised.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from lxctool.apply.handlers import HANDLERS
 from lxctool.core.errors import LxctoolError, LxdError
 from lxctool.core.plan import Op, OpKind, kind_name
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Handler = Callable[["Context", Op], Any]
 Undo = Callable[[BaseException], None]
@@ -108,6 +110,9 @@ def _run(ctx: Context, table: dict[str, Handler], op: Op) -> Any:
 def _run_parallel(ctx: Context, table: dict[str, Handler], ops: list[Op], parallel: int,
                   results: list[Any]) -> None:
     """Start each op once the ops it depends on are done; stop starting new ones after a failure."""
+    # lazily: concurrent.futures pulls in logging and queue (~10 ms) that a one-container launch never needs
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     deps = _dependencies(ops)
     pending = list(range(len(ops)))
     done: set[int] = set()

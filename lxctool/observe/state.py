@@ -139,10 +139,10 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
 
 def _hook_state(facts: HostFacts) -> tuple[str, bool]:
     """(hook path, whether it is installed and current); checked only when egress is shaped here."""
+    if facts.tc_police is None or facts.tc_police:
+        return Observed.hook_path, True  # no host-side egress asked: the hook does not matter
     from lxctool.host import shaping
 
-    if facts.tc_police is None or facts.tc_police:
-        return str(shaping.HOOK_PATH), True
     return str(shaping.HOOK_PATH), shaping.hook_current()
 
 
