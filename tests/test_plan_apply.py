@@ -134,3 +134,27 @@ def containers_limits() -> Any:
     limits = parse_limits({"cpu": "1", "mem": "128MB", "disk-read": "10MB"}, str, errors)
     assert not errors
     return limits
+
+
+def test_a_container_that_cannot_start_is_removed_again(lxd: Any, containers: Any) -> None:
+    """The executor undoes its create when start fails: here the published port is taken in between."""
+    import socket
+
+    from lxctool.apply.launch import apply_launch, prepare_launch
+    from lxctool.core.errors import LxdError
+    from lxctool.core.nics import Publish
+
+    name = containers.name("half")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = prepare_launch(lxd, LaunchSpec(name=name, wait=False), HostCapabilities.probe(),
+                            publish=[Publish("127.0.0.1", port, 80)])
+    assert [op.kind.value for op in launch.ops] == ["create", "start"]
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(LxdError, match="address already in use"):
+            apply_launch(lxd, launch)
+    assert lxd.instance(name) is None
