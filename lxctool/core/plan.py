@@ -71,7 +71,8 @@ def _live_detail(config: Mapping[str, str], devices: Mapping[str, Mapping[str, s
     return detail
 
 
-def _instance_deps(d: DesiredInstance, desired: Desired, observed: Observed, pre: list[Op]) -> tuple[str, ...]:
+def _instance_deps(d: DesiredInstance, pre: list[Op]) -> tuple[str, ...]:
+    """The targets of earlier ops this instance needs: its profiles, networks and image."""
     names = {op.target for op in pre}
     nets = {str(dev.get("network")) for dev in d.devices.values() if dev.get("network")}
     deps = [p for p in d.profiles if p in names] + sorted(n for n in nets if n in names)
@@ -80,9 +81,9 @@ def _instance_deps(d: DesiredInstance, desired: Desired, observed: Observed, pre
     return tuple(deps)
 
 
-def _plan_instance(d: DesiredInstance, desired: Desired, observed: Observed, pre: list[Op]) -> list[Op]:
+def _plan_instance(d: DesiredInstance, observed: Observed, pre: list[Op]) -> list[Op]:
     o = observed.instances.get(d.name)
-    deps = _instance_deps(d, desired, observed, pre)
+    deps = _instance_deps(d, pre)
     after_start = [Op(OpKind.WAIT_IPV4, d.name, {"timeout": d.timeout, **({"ipv4": d.ipv4} if d.ipv4 else {})})
                    ] if d.wait_ipv4 and d.running else []
     if o is None:
@@ -176,7 +177,7 @@ def plan(desired: Desired, observed: Observed, *,
         pre += _plan_volume(v, observed)
     ops = list(pre)
     for d in desired.instances:
-        inst_ops = _plan_instance(d, desired, observed, pre)
+        inst_ops = _plan_instance(d, observed, pre)
         if hook and _uses_hook(d.config, observed.hook_path) and inst_ops[0].kind != OpKind.NOOP:
             first = inst_ops[0]
             inst_ops[0] = Op(first.kind, first.target, first.detail, first.reason, first.after + hook, first.payload)
