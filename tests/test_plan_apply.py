@@ -127,11 +127,12 @@ def test_replan_of_a_launched_container_is_noop(lxd: Any, containers: Any) -> No
     assert [op.describe() for op in plan(desired, observed)] == [f"start {name}"]
 
 
-def containers_limits() -> Any:
+def containers_limits(**raw: str) -> Any:
+    """Limits as the CLI parses them (default: those of the re-plan test's launch)."""
     from lxctool.core.spec import parse_limits
 
     errors: list[str] = []
-    limits = parse_limits({"cpu": "1", "mem": "128MB", "disk-read": "10MB"}, str, errors)
+    limits = parse_limits(raw or {"cpu": "1", "mem": "128MB", "disk-read": "10MB"}, str, errors)
     assert not errors
     return limits
 
@@ -158,3 +159,34 @@ def test_a_container_that_cannot_start_is_removed_again(lxd: Any, containers: An
         with pytest.raises(LxdError, match="address already in use"):
             apply_launch(lxd, launch)
     assert lxd.instance(name) is None
+
+
+def test_a_non_live_change_recreates_and_a_live_one_patches(lxd: Any, containers: Any) -> None:
+    """What stacks rely on: plan + apply converge an existing container either way."""
+    from dataclasses import replace
+
+    from lxctool.apply.executor import apply
+
+    name, _ = containers.launch("--mem", "128MB", "--no-wait")
+    spec = LaunchSpec(name=name, limits=containers_limits(mem="128MB"), wait=False)
+    caps = HostCapabilities.probe()
+    observed = observe(lxd, caps, want_launch(spec))
+    desired = desired_launch(spec, observed, allow_existing=True)
+    inst = desired.instances[0]
+    nested = replace(inst, config={**inst.config, "security.nesting": "true"})
+    ops = plan(replace(desired, instances=(nested,)), observed)
+    assert [(op.kind.value, op.reason) for op in ops] == [
+        ("recreate", "security.nesting changed (not changeable on a running container)"), ("start", "")]
+    apply(lxd, ops)
+    after = lxd.instance(name)
+    assert after["status"] == "Running" and after["config"]["security.nesting"] == "true"
+    assert after["config"][HASH_KEY] == nested.config_hash()
+    pid = lxd.instance_state(name)["pid"]
+    roomier = replace(nested, config={**nested.config, "limits.memory": "200MB"})
+    ops = plan(replace(desired, instances=(roomier,)), observe(lxd, caps, want_launch(spec)))
+    assert [op.describe() for op in ops] == [f"update-live {name} (limits.memory=200MB)"]
+    apply(lxd, ops)
+    assert lxd.instance_state(name)["pid"] == pid
+    assert lxd.instance(name)["config"][HASH_KEY] == roomier.config_hash()
+    assert [op.kind.value for op in plan(replace(desired, instances=(roomier,)),
+                                         observe(lxd, caps, want_launch(spec)))] == ["noop"]
