@@ -1,7 +1,8 @@
 """Launch-time network planning: which NIC joins which network with which address, and published ports.
 
-Everything is checked before anything is created; the address check runs under
-network.address_lock() so two launches cannot both take one fixed address.
+The values themselves (Attachment, Publish, nic_devices) and the address check are pure and
+live in core/nics.py; the launch re-checks a fixed address under network.address_lock() so
+two launches cannot both take it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from lxctool.core import nics
 from lxctool.core.nics import Attachment, Publish
-from lxctool.net import network as netmod
 from lxctool.lxd.client import Lxd
 
 PUBLISH_RE = re.compile(r"(?:(?P<ip>[0-9.]+):)?(?P<hport>\d+):(?P<cport>\d+)(?:/(?P<proto>tcp|udp))?")
@@ -49,29 +49,6 @@ def parse_attachments(networks: list[str], ips: list[str], errors: list[str]) ->
         else:
             fixed[net] = addr
     return [Attachment(n, fixed.get(n)) for n in nets]
-
-
-def attachment_errors(lxd: Lxd, attachments: list[Attachment],
-                      seen: dict[str, dict[str, Any]] | None = None) -> list[str]:
-    """Unknown networks, and fixed addresses outside their subnet or already in use.
-
-    The network records read on the way are put in `seen` (name -> record) for the caller.
-    """
-    errors: list[str] = []
-    instances = None
-    for att in attachments:
-        net = lxd.network(att.network)
-        if net is None:
-            errors.append(f"--network: no network {att.network!r}; see `lxctool network list`")
-            continue
-        if seen is not None:
-            seen[att.network] = net
-        if att.ip:
-            if instances is None:
-                instances = lxd.instances_full()
-            label = "--ip" if len(attachments) == 1 else f"--ip {att.network}"
-            errors += nics.check_address(net, att.ip, netmod.used_addresses(lxd, att.network, instances), label)
-    return errors
 
 
 def parse_publish(items: list[str], errors: list[str]) -> list[Publish]:
