@@ -126,16 +126,21 @@ def prepare_launch(lxd: Lxd, spec: LaunchSpec, caps: HostCapabilities,
         "devices": {**extra, **with_device_limits({**expanded_devices, **nics}, dev_keys)},
     }
     plan = LaunchPlan(spec, body)
-    plan.ops = build_ops + [Op("ensure-isolation", n) for n in _isolation_missing(networks)]
+    plan.ops = build_ops + [Op("ensure-isolation", n) for n in _isolation_missing(lxd, networks)]
     plan.ops += plan_launch(spec.name, body, file_profiles, spec.wait, spec.timeout)
     return plan
 
 
-def _isolation_missing(networks: dict[str, dict[str, Any]]) -> list[str]:
+def _isolation_missing(lxd: Lxd, networks: dict[str, dict[str, Any]]) -> list[str]:
     """Attached isolated lxctool bridges whose drop rule is gone (LXD rewrites rules when it starts)."""
     from lxctool.host import firewall
     from lxctool.net.network import is_isolated, is_lxctool
 
+    if not lxd.is_local:
+        from lxctool.lxd.remote import warn_host_only
+
+        warn_host_only(lxd, "the isolation rule of " + ", ".join(sorted(networks)) + " (iptables)")
+        return []
     return [name for name, net in networks.items()
             if is_lxctool(net) and is_isolated(net) and not firewall.isolation_rule_present(name)]
 
@@ -226,7 +231,7 @@ def cpuset_matches(actual: str | None, wanted: str) -> bool:
 
 def wait_for_cpuset(lxd: Lxd, name: str, wanted: str | None, timeout: float = 10) -> None:
     """LXD pins CPUs shortly after start (its scheduler runs asynchronously): wait until it has."""
-    if not wanted:
+    if not wanted or not lxd.is_local:  # a remote's cgroup files are not readable from here
         return
     reader = CgroupReader()
     if not reader.exists(name, lxd.project):

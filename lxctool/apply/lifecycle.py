@@ -64,6 +64,7 @@ def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
         "processes": state.get("processes") if state.get("processes", -1) >= 0 else None,
         "memory_bytes": mem.get("usage") or None,
         "memory_limit_bytes": units.parse_size(limit) if limit and not limit.endswith("%") else None,
+        **({"member": inst["location"]} if inst.get("location") not in (None, "", "none") else {}),
     }
 
 
@@ -106,7 +107,8 @@ def delete(lxd: Lxd, names: list[str], force: bool = False) -> list[str]:
         lxd.delete_instance(inst["name"])
         from lxctool.host import shaping as netshape
 
-        netshape.clear(netshape.lxc_name(inst["name"], lxd.project), None)  # its IFB device
+        if lxd.is_local:  # a remote container's IFB (if any) is on the remote host
+            netshape.clear(netshape.lxc_name(inst["name"], lxd.project), None)  # its IFB device
         done.append(inst["name"])
     if done:
         from lxctool.host import shaping as netshape

@@ -41,7 +41,11 @@ class App:
 
     @property
     def caps(self) -> Any:
-        """This host's capabilities, probed once."""
+        """What the daemon's host can enforce, probed once (through the API for a remote)."""
+        if self._caps is None and not self.lxd.is_local:
+            from lxctool.lxd.remote import RemoteCapabilities
+
+            self._caps = RemoteCapabilities(self.lxd)
         if self._caps is None:
             from lxctool.host.caps import HostCapabilities
 

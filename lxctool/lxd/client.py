@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
-from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout
+from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout, Unsupported
 from lxctool.lxd.resources import ResourcesMixin
 from lxctool.lxd.transport import HttpsTransport, UnixTransport
 
@@ -70,6 +70,7 @@ class Lxd(ResourcesMixin):
         self.project = project if project and project != "default" else None
         self.timeout = timeout
         self.requests = 0
+        self.target: str | None = None  # cluster member new instances go to (None: LXD chooses)
         self._conn: http.client.HTTPConnection | None = None
 
     @property
@@ -147,6 +148,7 @@ class Lxd(ResourcesMixin):
             raise ApiError(403, f"{self.where} does not trust this client ({doc.get('error', 'forbidden')})",
                            path)
         if doc.get("type") == "error" or status >= 400:
+            self._refuse_host_only(str(doc.get("error", "")))
             raise ApiError(doc.get("error_code", status), doc.get("error", f"HTTP {status}"), path)
         if doc.get("type") == "async" and wait:
             return self.wait_operation(doc["operation"])
@@ -174,7 +176,16 @@ class Lxd(ResourcesMixin):
         if op.get("status_code") in (100, 103, 105):  # still running
             raise Timeout(f"LXD operation {op.get('description', op_path)} still running after "
                           f"{params['timeout']}s")
+        self._refuse_host_only(str(op.get("err") or ""))
         raise LxdError(f"LXD: {op.get('description', 'operation')} failed: {op.get('err') or op.get('status')}")
+
+    def _refuse_host_only(self, message: str) -> None:
+        """A remote without the tc police action: the IFB fallback would act on its host; refuse."""
+        if not self.is_local and "Failed to load TC action module" in message:
+            raise Unsupported(
+                f"--net-out: {self.where}: LXD cannot apply limits.egress there (its kernel lacks the "
+                "tc police action), and the host-side IFB fallback can only be set up on the machine "
+                "that runs the container; nothing was kept")
 
     # -- server ------------------------------------------------------------
     def server(self) -> dict[str, Any]:
@@ -207,8 +218,9 @@ class Lxd(ResourcesMixin):
         return self.get(f"/1.0/instances/{name}/state")
 
     def create_instance(self, body: dict[str, Any]) -> None:
-        """POST /1.0/instances and wait."""
-        self.call("POST", "/1.0/instances", body=body)
+        """POST /1.0/instances and wait (on self.target's member when one is set)."""
+        self.call("POST", "/1.0/instances", body=body,
+                  params={"target": self.target} if self.target else None)
 
     def set_state(self, name: str, action: str, *, force: bool = False, timeout: int = 30) -> None:
         """start / stop / restart / freeze / unfreeze."""

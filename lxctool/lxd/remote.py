@@ -174,3 +174,29 @@ def join_trust(lxd: Any, secret: str | None, client_name: str) -> str:
     if auth != "trusted":
         raise LxdError(f"{lxd.where} still does not trust this client after the token was accepted")
     return str(auth)
+
+
+def warn_host_only(lxd: Any, what: str) -> None:
+    """One stderr warning that a check only the server's host can make was skipped."""
+    from lxctool.report.progress import progress
+
+    progress(f"warning: {lxd.where}: {what} can only be checked on that machine; skipped")
+
+
+class RemoteCapabilities:
+    """What a remote server can enforce, as far as its API tells.
+
+    Limits LXD applies itself are left to LXD: a NIC's limits.egress is passed to it (LXD refuses
+    it, and lxctool with exit 2, when the remote's kernel lacks the tc police action); the IFB
+    fallback, which acts on the host, is never used on a remote.
+    """
+
+    cgroup_layout = "remote"
+    tc_police = True
+    ifb = False
+    swap_accounting = True
+
+    def __init__(self, lxd: Any) -> None:
+        res = lxd.get("/1.0/resources") or {}
+        self.cpus = int((res.get("cpu") or {}).get("total") or 1)
+        self.swap_bytes = 0
