@@ -170,7 +170,7 @@ class Lxd(ResourcesMixin):
     def wait_operation(self, op_path: str, timeout: float | None = None) -> Any:
         """Wait for an operation to finish; return its metadata, raise on failure."""
         params = {"timeout": int(timeout if timeout is not None else self.timeout)}
-        op = self.call("GET", op_path + "/wait", params=params)
+        op = self.call("GET", _wait_path(op_path), params=params)
         if op.get("status_code") == 200:
             return op.get("metadata") or {}
         if op.get("status_code") in (100, 103, 105):  # still running
@@ -246,7 +246,7 @@ class Lxd(ResourcesMixin):
         doc = json.loads(raw)
         if doc.get("type") == "error":
             raise ApiError(doc.get("error_code", status), doc.get("error", ""), "exec")
-        op = self.call("GET", doc["operation"] + "/wait",
+        op = self.call("GET", _wait_path(doc["operation"]),
                        params={"timeout": int(timeout or self.timeout)})
         meta = op.get("metadata") or {}
         if op.get("status_code") in (100, 103, 105):
@@ -356,6 +356,11 @@ def _quiet_websocket_manager_shutdown() -> None:
         default(args)
 
     threading.excepthook = hook
+
+
+def _wait_path(op_path: str) -> str:
+    """/1.0/operations/ID[?project=P] -> /1.0/operations/ID/wait (a cluster adds the query)."""
+    return op_path.split("?", 1)[0] + "/wait"
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
