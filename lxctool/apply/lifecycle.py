@@ -72,7 +72,9 @@ def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
     """Rows of the containers lxctool manages, from one batched request."""
     rows = []
     for inst in lxd.instances_full():
-        if all_instances or is_managed(inst):
+        # a cluster member that does not answer leaves only a stub (status Error, no config)
+        unreachable = inst.get("config") is None and inst.get("location") not in (None, "", "none")
+        if all_instances or is_managed(inst) or unreachable:
             rows.append(row(inst, inst.get("state")))
     return sorted(rows, key=lambda r: r["name"])
 

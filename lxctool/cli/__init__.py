@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
+from lxctool.cli import cluster
 from lxctool.cli import compare
 from lxctool.cli import doctor
 from lxctool.cli import image
@@ -127,5 +128,5 @@ from lxctool.cli import network
 from lxctool.cli import remote
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster):
     _module.register(cli)

@@ -135,6 +135,10 @@ def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
     member = ["member"] if any("member" in r for r in rows) else []  # a cluster: where each runs
     emit(render(rows, LIST_COLUMNS[:1] + member + LIST_COLUMNS[1:]
                 + (["memory_limit_bytes"] if fmt != "table" else []), fmt))
+    lost = sorted({r["member"] for r in rows if r.get("member") and r["state"] == "ERROR"})
+    if lost:
+        click.echo(f"lxctool: warning: cluster member {', '.join(lost)} is not answering: its "
+                   "containers' state is unknown; see `lxctool cluster list`", err=True)
 
 
 def _limits_table(data: dict[str, Any], fmt: str) -> str:

@@ -149,6 +149,9 @@ class Lxd(ResourcesMixin):
                            path)
         if doc.get("type") == "error" or status >= 400:
             self._refuse_host_only(str(doc.get("error", "")))
+            if "cluster member" in str(doc.get("error", "")) and not self.is_local:
+                raise ApiError(status, f"the cluster member that holds it is not answering "
+                               f"({doc.get('error')}); see `lxctool cluster list`", path)
             raise ApiError(doc.get("error_code", status), doc.get("error", f"HTTP {status}"), path)
         if doc.get("type") == "async" and wait:
             return self.wait_operation(doc["operation"])
