@@ -203,8 +203,10 @@ down() {
             (spawn "$m") || say "member$m: could not be started; its containers may be left"
         fi
     done
-    for m in $(members); do delete_containers "$m"; done
-    for m in $(members | sort -rn); do stop_member "$m"; done
+    for m in $(members); do delete_containers "$m" & done
+    wait
+    for m in $(members); do stop_member "$m" & done  # in parallel: each waits for its own daemon
+    wait
     for m in $(members); do
         pid=$(holder "$m")
         alive "$pid" && kill -9 "$pid"
