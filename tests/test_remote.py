@@ -196,3 +196,25 @@ def test_unknown_and_unreachable_remotes(cfg: dict[str, str], tmp_path: Path) ->
     assert len(proc.stderr.strip().splitlines()) == 1
     back = run_cli("remote", "switch", "local", env=other)
     assert back.returncode == 0 and run_cli("list", env=other).returncode == 0
+
+
+def test_verify_through_the_remote(lab: str, cfg: dict[str, str], lxd: Any, run_prefix: str) -> None:
+    """verify pushes past memory, processes and CPU inside and measures through the API."""
+    name = f"{run_prefix}-rmt3"
+    env = {**cfg, "LXCTOOL_REMOTE": lab}
+    try:
+        run_cli("launch", name, "--cpu", "1", "--mem", "64MB", "--processes", "20", "--disk-read", "10MB",
+                env=env, check=True)
+        proc = run_cli("verify", name, "--duration", "2", "--format", "json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        found = {f["limit"]: f for f in json.loads(proc.stdout)["findings"]}
+        assert set(found) == {"limits.cpu", "limits.memory", "limits.processes"}
+        assert all(f["verdict"] == "ENFORCED" for f in found.values()), found
+        assert found["limits.memory"]["measured_value"] <= 64000000
+        assert "exited 137" in found["limits.memory"]["evidence"]  # the OOM killer ended the allocation
+        assert found["limits.processes"]["measured_value"] <= 20
+        assert "disk I/O rates can only be measured on that machine" in proc.stderr
+    finally:
+        if lxd.instance(name) is not None:
+            lxd.set_state(name, "stop", force=True)
+            lxd.delete_instance(name)

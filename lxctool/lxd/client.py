@@ -61,12 +61,12 @@ class Lxd(ResourcesMixin):
     """A connection to one LXD daemon, optionally scoped to a project."""
 
     def __init__(self, socket_path: str | None = None, project: str | None = None,
-                 timeout: float = 120.0, transport: HttpsTransport | None = None) -> None:
+                 timeout: float = 120.0, transport: UnixTransport | HttpsTransport | None = None) -> None:
         self.transport: UnixTransport | HttpsTransport = (
             transport or UnixTransport(socket_path or default_socket()))
         # Host-side code (disk usage of LXD's dir, a second local client) needs the path; a
         # remote has none, and is_local says so before anything reads it.
-        self.socket_path = (socket_path or default_socket()) if transport is None else ""
+        self.socket_path = self.transport.path if isinstance(self.transport, UnixTransport) else ""
         self.project = project if project and project != "default" else None
         self.timeout = timeout
         self.requests = 0
