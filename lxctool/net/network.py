@@ -205,6 +205,8 @@ def is_isolated(net: dict[str, Any]) -> bool:
 
 def reassert_isolation(lxd: Lxd, networks: list[dict[str, Any]] | None = None) -> list[str]:
     """Put back missing drop rules of isolated lxctool bridges; return the bridges fixed."""
+    if not lxd.is_local:  # a remote's bridges are in its own host's iptables, not ours
+        return []
     fixed = []
     for net in networks if networks is not None else lxd.networks():
         if is_lxctool(net) and is_isolated(net) and firewall.ensure_isolation(net["name"]):
@@ -224,6 +226,10 @@ def create(lxd: Lxd, spec: NetworkSpec) -> dict[str, Any]:
     """Create the bridge and its isolation rule; remove the bridge again if the rule fails."""
     if lxd.network(spec.name) is not None:
         raise PreflightError(f"NAME: a network named {spec.name!r} already exists; choose another name")
+    if spec.isolated and not lxd.is_local:
+        raise PreflightError(f"--isolated: {lxd.where}: the drop rule that isolates a bridge is set in "
+                             "that machine's iptables, which lxctool can only do there; use --no-isolated "
+                             "(and isolate it on the server) or run lxctool on that machine")
     desc = f"lxctool {'isolated ' if spec.isolated else ''}lab network"
     try:
         lxd.create_network(spec.name, spec.lxd_config(), desc)
@@ -266,7 +272,8 @@ def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
                  body={**{k: inst[k] for k in ("config", "profiles", "ephemeral", "description")},
                        "devices": devices})
     lxd.delete_network(name)
-    firewall.remove_isolation(name)
+    if lxd.is_local:  # never touch this machine's rules for a remote's bridge of the same name
+        firewall.remove_isolation(name)
     return insts
 
 
@@ -280,7 +287,8 @@ def list_rows(lxd: Lxd, all_networks: bool = False) -> list[dict[str, Any]]:
         cfg = n.get("config") or {}
         rows.append({"name": n["name"], "subnet": cfg.get("ipv4.address"), "nat": cfg.get("ipv4.nat") == "true",
                      "isolated": is_isolated(n),
-                     "isolation_rule": firewall.isolation_rule_present(n["name"]) if is_isolated(n) else None,
+                     "isolation_rule": (firewall.isolation_rule_present(n["name"])
+                                        if is_isolated(n) and lxd.is_local else None),
                      "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": cfg.get("dns.domain"),
                      "containers": sum(1 for u in n.get("used_by") or [] if u.startswith("/1.0/instances/")),
                      "state": n.get("status")})
@@ -318,7 +326,7 @@ def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
     iface = ipaddress.IPv4Interface(cidr) if cidr not in ("none", "auto") else None
     rows = members(lxd, name)
     domain = cfg.get("dns.domain") or "lxd"
-    if resolve and iface is not None:
+    if resolve and iface is not None and lxd.is_local:  # a remote's bridge is not ours to query
         from lxctool.net.check import dns_lookup
 
         for r in rows:
@@ -327,6 +335,6 @@ def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
     return {"name": name, "subnet": str(iface.network) if iface else None,
             "gateway": str(iface.ip) if iface else None, "nat": cfg.get("ipv4.nat") == "true",
             "isolated": is_isolated(net), "lxctool": is_lxctool(net),
-            "isolation_rule": firewall.isolation_rule_present(name),
+            "isolation_rule": firewall.isolation_rule_present(name) if lxd.is_local else None,
             "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": domain,
             "members": rows}
