@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -130,6 +131,16 @@ def _cpu_limit(config: dict[str, str]) -> tuple[float | None, str | None]:
     return None, None
 
 
+def _hosts(addresses: str) -> list[str]:
+    """'https://10.0.0.5:8443' or '127.0.0.1:8443,...' -> the host addresses, as ipv4 lists are."""
+    out = []
+    for a in filter(None, addresses.split(",")):
+        host = urllib.parse.urlsplit(a if "://" in a else f"//{a}").hostname
+        if host:
+            out.append(host)
+    return out
+
+
 def host_rows(lxd: Lxd, wall: float, counts: dict[str, int]) -> list[dict[str, Any]]:
     """One host row per cluster member (one for a lone server), from /1.0/resources."""
     stamp = datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
@@ -141,7 +152,7 @@ def host_rows(lxd: Lxd, wall: float, counts: dict[str, int]) -> list[dict[str, A
             "cpu_percent": None, "cpu_percent_of_limit": None, "cpu_limit_cpus": None, "load1": None,
             "memory_bytes": None, "memory_limit_bytes": None, "memory_peak_bytes": None,
             "swap_bytes": None, "disk_bytes": None, "disk_total_bytes": None,
-            "net_rx_bytes_per_s": None, "net_tx_bytes_per_s": None, "ipv4": m.get("address", ""),
+            "net_rx_bytes_per_s": None, "net_tx_bytes_per_s": None, "ipv4": _hosts(m.get("address", "")),
             "processes_in_containers": (counts.get(m["name"], 0) if m["clustered"]
                                         else sum(counts.values())),
             "source": "api: /1.0/resources",
