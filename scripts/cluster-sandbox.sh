@@ -111,6 +111,7 @@ networks:
     ipv4.nat: "false"
     ipv6.address: none
     raw.dnsmasq: no-resolv
+    user.lxctool.managed: "true"
 profiles:
 - name: default
   devices:
