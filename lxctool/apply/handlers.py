@@ -129,7 +129,8 @@ def _delete(ctx: Any, op: Op) -> str:
     from lxctool.host import shaping
 
     _stop_and_delete(ctx.lxd, op.target)
-    shaping.clear(lxc_name(op.target, ctx.lxd.project), None)  # its IFB device
+    if ctx.lxd.is_local:  # a remote container's IFB (if any) is on the remote host
+        shaping.clear(lxc_name(op.target, ctx.lxd.project), None)  # its IFB device
     return op.target
 
 

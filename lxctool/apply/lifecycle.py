@@ -40,6 +40,7 @@ def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
         "processes": state.get("processes") if state.get("processes", -1) >= 0 else None,
         "memory_bytes": mem.get("usage") or None,
         "memory_limit_bytes": units.parse_size(limit) if limit and not limit.endswith("%") else None,
+        **({"member": inst["location"]} if inst.get("location") not in (None, "", "none") else {}),
     }
 
 
@@ -47,7 +48,9 @@ def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
     """Rows of the containers lxctool manages, from one batched request."""
     rows = []
     for inst in lxd.instances_full():
-        if all_instances or is_managed(inst):
+        # a cluster member that does not answer leaves only a stub (status Error, no config)
+        unreachable = inst.get("config") is None and inst.get("location") not in (None, "", "none")
+        if all_instances or is_managed(inst) or unreachable:
             rows.append(row(inst, inst.get("state")))
     return sorted(rows, key=lambda r: r["name"])
 

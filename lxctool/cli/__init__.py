@@ -21,23 +21,31 @@ FORMATS = ("table", "json", "csv")
 class App:
     """Shared state of one invocation: the LXD connection and host probe, made on first use."""
 
-    def __init__(self, project: str | None) -> None:
+    def __init__(self, project: str | None, remote: str | None = None) -> None:
         self.project = project
+        self.remote = remote
         self._lxd: Any = None
         self._caps: Any = None
 
     @property
     def lxd(self) -> Any:
-        """The LXD connection (checked to answer)."""
+        """The LXD connection: the selected remote over HTTPS, else the local socket; never both."""
         if self._lxd is None:
+            from lxctool.lxd import remote as remotes
             from lxctool.lxd.client import Lxd
 
-            self._lxd = Lxd(project=self.project)
+            chosen = remotes.selected(self.remote)
+            self._lxd = Lxd(project=self.project,
+                            transport=chosen.transport() if chosen is not None else None)
         return self._lxd
 
     @property
     def caps(self) -> Any:
-        """This host's capabilities, probed once."""
+        """What the daemon's host can enforce, probed once (through the API for a remote)."""
+        if self._caps is None and not self.lxd.is_local:
+            from lxctool.lxd.remote import RemoteCapabilities
+
+            self._caps = RemoteCapabilities(self.lxd)
         if self._caps is None:
             from lxctool.host.caps import HostCapabilities
 
@@ -63,9 +71,12 @@ def emit(text: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME",
               help="LXD project to work in (default: LXD's default project). Env: LXCTOOL_PROJECT.")
+@click.option("--remote", envvar="LXCTOOL_REMOTE", default=None, metavar="NAME",
+              help="Remote LXD server to work on (see `lxctool remote`; default: the one chosen "
+                   "with `remote switch`, else this machine's daemon). Env: LXCTOOL_REMOTE.")
 @click.version_option(__version__, prog_name="lxctool")
 @click.pass_context
-def cli(ctx: click.Context, project: str | None) -> None:
+def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
     """Provision LXD system containers with cgroup limits, and show what the kernel enforces.
 
     \b
@@ -76,7 +87,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
     Exit codes: 0 done, 1 failed while acting, 2 refused before any change,
     3 a check found a difference.
     """
-    ctx.obj = App(project)
+    ctx.obj = App(project, remote)
 
 
 def _report(exc: LxctoolError) -> None:
@@ -108,12 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
+from lxctool.cli import cluster
 from lxctool.cli import compare
 from lxctool.cli import doctor
 from lxctool.cli import image
 from lxctool.cli import instances
 from lxctool.cli import network
+from lxctool.cli import remote
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster):
     _module.register(cli)

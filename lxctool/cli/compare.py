@@ -23,9 +23,10 @@ def _table(data: list[dict[str, Any]], explain: bool) -> str:
     from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows
     from lxctool.report.render import render
 
-    parts = [render(table_rows(data), COLUMNS, "table", headers=HEADERS), "",
-             f"where the host's {data[0]['processes']} processes run:",
-             render(attribution_rows(data[0]), ["where", "processes"], "table")]
+    parts = [render(table_rows(data), COLUMNS, "table", headers=HEADERS)]
+    if "processes_by_container" in data[0]:  # only a local host's /proc can attribute processes
+        parts += ["", f"where the host's {data[0]['processes']} processes run:",
+                  render(attribution_rows(data[0]), ["where", "processes"], "table")]
     if explain:
         parts += ["", "why the numbers differ:"] + [f"- {n}" for n in notes(data)]
     return "\n".join(parts)

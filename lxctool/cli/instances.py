@@ -66,10 +66,12 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
 @click.option("--build", "build_image", is_flag=True,
               help="Build the image from its recipe first when it is missing or its recipe changed.")
 @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
+@click.option("--target", metavar="MEMBER", help="Cluster member to run it on (default: LXD chooses).")
 @format_option
 @pass_app
 def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks: tuple[str, ...],
-           publish: tuple[str, ...], ips: tuple[str, ...], wait: bool, timeout: float, build_image: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
+           publish: tuple[str, ...], ips: tuple[str, ...], wait: bool, timeout: float, build_image: bool, dry_run: bool,
+           target: str | None, fmt: str, **kw: Any) -> None:
     """Create and start container NAME with limits; wait for its IPv4 and report it.
 
     \b
@@ -98,6 +100,11 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
     if limits.cpu_allowance is not None and not limits.cpu_allowance.hard:
         click.echo(f"lxctool: note: --cpu-allowance {limits.cpu_allowance.lxd()} is a soft share "
                    "(cpu.shares): it only matters when CPUs are contended; Xms/Yms is a hard cap", err=True)
+    if target:
+        from lxctool.lxd.cluster import check_target
+
+        check_target(app.lxd, target)
+        app.lxd.target = target
     spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=nets[0],
                       ip=attachments[0].ip, wait=wait, timeout=timeout, build=build_image)
     import contextlib
@@ -143,7 +150,13 @@ def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
     from lxctool.report.render import render
 
     rows = list_rows(app.lxd, all_instances)
-    emit(render(rows, LIST_COLUMNS + (["memory_limit_bytes"] if fmt != "table" else []), fmt))
+    member = ["member"] if any("member" in r for r in rows) else []  # a cluster: where each runs
+    emit(render(rows, LIST_COLUMNS[:1] + member + LIST_COLUMNS[1:]
+                + (["memory_limit_bytes"] if fmt != "table" else []), fmt))
+    lost = sorted({r["member"] for r in rows if r.get("member") and r["state"] == "ERROR"})
+    if lost:
+        click.echo(f"lxctool: warning: cluster member {', '.join(lost)} is not answering: its "
+                   "containers' state is unknown; see `lxctool cluster list`", err=True)
 
 
 def _limits_table(data: dict[str, Any], fmt: str) -> str:

@@ -52,6 +52,12 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
         from lxctool.core.errors import PreflightError
 
         raise PreflightError(f"NAME: a network named {name!r} already exists; choose another name")
+    if spec.isolated and not app.lxd.is_local:
+        from lxctool.core.errors import PreflightError
+
+        raise PreflightError(f"--isolated: {app.lxd.where}: the drop rule that isolates a bridge is set in "
+                             "that machine's iptables, which lxctool can only do there; use --no-isolated "
+                             "(and isolate it on the server) or run lxctool on that machine")
     ops = plan_network(app.lxd, name, spec.lxd_config(), core.description(spec))
     if dry_run:
         emit_ops(ops, fmt)

@@ -173,6 +173,8 @@ def split_egress(config: dict[str, str], dev_keys: dict[str, dict[str, str]], ra
 
 def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     """Make a running container's shaping match its user.lxctool.net-out key; return what is in place."""
+    if not getattr(lxd, "is_local", True):  # a remote container's veth is on another machine
+        return None
     inst = lxd.require_instance(name)
     lxc = lxc_name(name, lxd.project)
     rate = int((inst.get("expanded_config") or inst.get("config") or {}).get(RATE_KEY) or 0)
@@ -188,6 +190,8 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
 
 def remove_orphans(lxd: Any) -> list[str]:
     """Delete lxctool IFB devices whose container is gone (removed outside `lxctool delete`)."""
+    if not getattr(lxd, "is_local", True):  # this machine's IFBs belong to its own daemon
+        return []
     proc = _run("ip", "-j", "link", "show", "type", "ifb", check=False)
     try:
         links = json.loads(proc.stdout or "[]")

@@ -13,13 +13,15 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
-from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout
+from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout, Unsupported
 from lxctool.lxd.resources import ResourcesMixin
+from lxctool.lxd.transport import HttpsTransport, UnixTransport
 
 SOCKET_CANDIDATES = ("/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket")
 START_HINT = "start it with: scripts/setup-host.sh (or: lxd --group root --logfile /var/log/lxd/lxd.log &)"
@@ -35,18 +37,6 @@ def default_socket() -> str:
         if os.path.exists(path):
             return path
     return SOCKET_CANDIDATES[0]
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("lxd", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 class ApiError(LxdError):
@@ -71,12 +61,34 @@ class Lxd(ResourcesMixin):
     """A connection to one LXD daemon, optionally scoped to a project."""
 
     def __init__(self, socket_path: str | None = None, project: str | None = None,
-                 timeout: float = 120.0) -> None:
-        self.socket_path = socket_path or default_socket()
+                 timeout: float = 120.0, transport: UnixTransport | HttpsTransport | None = None) -> None:
+        self.transport: UnixTransport | HttpsTransport = (
+            transport or UnixTransport(socket_path or default_socket()))
+        # Host-side code (disk usage of LXD's dir, a second local client) needs the path; a
+        # remote has none, and is_local says so before anything reads it.
+        self.socket_path = self.transport.path if isinstance(self.transport, UnixTransport) else ""
         self.project = project if project and project != "default" else None
         self.timeout = timeout
         self.requests = 0
-        self._conn: _UnixConnection | None = None
+        self.target: str | None = None  # cluster member new instances go to (None: LXD chooses)
+        self._conn: http.client.HTTPConnection | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """True when this daemon runs on this machine (its cgroups, tc and iptables are ours)."""
+        return self.transport.is_local
+
+    @property
+    def where(self) -> str:
+        """The socket path, or `remote NAME (URL)`, for messages."""
+        return self.transport.where
+
+    def _unreachable(self, exc: BaseException) -> DaemonUnreachable:
+        if self.is_local:
+            detail = getattr(exc, "strerror", None) or exc
+            return DaemonUnreachable(f"LXD is not answering on {self.where} ({detail})", hint=START_HINT)
+        detail = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        return DaemonUnreachable(f"{self.where} is not answering ({detail})")
 
     # -- transport ---------------------------------------------------------
     def _url(self, path: str, params: dict[str, Any] | None) -> str:
@@ -97,7 +109,7 @@ class Lxd(ResourcesMixin):
             hdrs["Content-Type"] = "application/json"
         for attempt in (1, 2):
             if self._conn is None:
-                self._conn = _UnixConnection(self.socket_path, self.timeout)
+                self._conn = self.transport.connection(self.timeout)
             try:
                 self.requests += 1
                 self._conn.request(method, url, body=payload, headers=hdrs)
@@ -105,17 +117,17 @@ class Lxd(ResourcesMixin):
                 return resp.status, resp.read()
             except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
                 self.close()
-                raise DaemonUnreachable(
-                    f"LXD is not answering on {self.socket_path} ({exc.strerror or exc})",
-                    hint=START_HINT) from None
+                raise self._unreachable(exc) from None
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()  # a kept-alive connection the daemon closed: reconnect once
                 if attempt == 2 or hasattr(payload, "read"):
-                    raise DaemonUnreachable(f"LXD closed the connection on {self.socket_path}",
-                                            hint=START_HINT) from None
+                    raise self._unreachable(ConnectionResetError("it closed the connection")) from None
             except socket.timeout:
                 self.close()
                 raise Timeout(f"LXD did not answer {method} {path} within {self.timeout:.0f}s") from None
+            except (ssl.SSLError, OSError) as exc:  # TLS refused, no route, unknown host
+                self.close()
+                raise self._unreachable(exc) from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -132,7 +144,14 @@ class Lxd(ResourcesMixin):
             doc = json.loads(raw) if raw else {}
         except ValueError:
             raise LxdError(f"LXD answered {path} with something that is not JSON") from None
+        if status == 403 and not self.is_local:
+            raise ApiError(403, f"{self.where} does not trust this client ({doc.get('error', 'forbidden')})",
+                           path)
         if doc.get("type") == "error" or status >= 400:
+            self._refuse_host_only(str(doc.get("error", "")))
+            if "cluster member" in str(doc.get("error", "")) and not self.is_local:
+                raise ApiError(status, f"the cluster member that holds it is not answering "
+                               f"({doc.get('error')}); see `lxctool cluster list`", path)
             raise ApiError(doc.get("error_code", status), doc.get("error", f"HTTP {status}"), path)
         if doc.get("type") == "async" and wait:
             return self.wait_operation(doc["operation"])
@@ -154,13 +173,22 @@ class Lxd(ResourcesMixin):
     def wait_operation(self, op_path: str, timeout: float | None = None) -> Any:
         """Wait for an operation to finish; return its metadata, raise on failure."""
         params = {"timeout": int(timeout if timeout is not None else self.timeout)}
-        op = self.call("GET", op_path + "/wait", params=params)
+        op = self.call("GET", _wait_path(op_path), params=params)
         if op.get("status_code") == 200:
             return op.get("metadata") or {}
         if op.get("status_code") in (100, 103, 105):  # still running
             raise Timeout(f"LXD operation {op.get('description', op_path)} still running after "
                           f"{params['timeout']}s")
+        self._refuse_host_only(str(op.get("err") or ""))
         raise LxdError(f"LXD: {op.get('description', 'operation')} failed: {op.get('err') or op.get('status')}")
+
+    def _refuse_host_only(self, message: str) -> None:
+        """A remote without the tc police action: the IFB fallback would act on its host; refuse."""
+        if not self.is_local and "Failed to load TC action module" in message:
+            raise Unsupported(
+                f"--net-out: {self.where}: LXD cannot apply limits.egress there (its kernel lacks the "
+                "tc police action), and the host-side IFB fallback can only be set up on the machine "
+                "that runs the container; nothing was kept")
 
     # -- server ------------------------------------------------------------
     def server(self) -> dict[str, Any]:
@@ -193,8 +221,9 @@ class Lxd(ResourcesMixin):
         return self.get(f"/1.0/instances/{name}/state")
 
     def create_instance(self, body: dict[str, Any]) -> None:
-        """POST /1.0/instances and wait."""
-        self.call("POST", "/1.0/instances", body=body)
+        """POST /1.0/instances and wait (on self.target's member when one is set)."""
+        self.call("POST", "/1.0/instances", body=body,
+                  params={"target": self.target} if self.target else None)
 
     def set_state(self, name: str, action: str, *, force: bool = False, timeout: int = 30) -> None:
         """start / stop / restart / freeze / unfreeze."""
@@ -220,7 +249,7 @@ class Lxd(ResourcesMixin):
         doc = json.loads(raw)
         if doc.get("type") == "error":
             raise ApiError(doc.get("error_code", status), doc.get("error", ""), "exec")
-        op = self.call("GET", doc["operation"] + "/wait",
+        op = self.call("GET", _wait_path(doc["operation"]),
                        params={"timeout": int(timeout or self.timeout)})
         meta = op.get("metadata") or {}
         if op.get("status_code") in (100, 103, 105):
@@ -253,7 +282,7 @@ class Lxd(ResourcesMixin):
 
     def export_image(self, fingerprint: str, dest: str) -> int:
         """Stream a unified image's tarball into file DEST (not held in memory); return its size."""
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = self.transport.connection(self.timeout)
         try:
             self.requests += 1
             conn.request("GET", self._url(f"/1.0/images/{fingerprint}/export", None))
@@ -266,9 +295,8 @@ class Lxd(ResourcesMixin):
                     out.write(chunk)
                     size += len(chunk)
             return size
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise DaemonUnreachable(f"LXD is not answering on {self.socket_path} ({exc})",
-                                    hint=START_HINT) from None
+        except OSError as exc:
+            raise self._unreachable(exc) from None
         finally:
             conn.close()
 
@@ -279,6 +307,14 @@ class Lxd(ResourcesMixin):
         (0.3 s). Maps LXD's refusals to 127 (not found), 126 (not executable), 125 (other).
         """
         import sys
+
+        if not self.is_local:
+            # pylxd's TLS handling refused LXD's self-signed certificates here (LXD-HOST-NOTES),
+            # so a remote runs the command with recorded output, shown when it ends.
+            res = self.exec(name, argv, env=env)
+            sys.stdout.write(res.stdout)
+            sys.stderr.write(res.stderr)
+            return res.exit_code
 
         import pylxd  # noqa: PLC0415 - deliberately lazy
         from pylxd.exceptions import LXDAPIException
@@ -323,6 +359,11 @@ def _quiet_websocket_manager_shutdown() -> None:
         default(args)
 
     threading.excepthook = hook
+
+
+def _wait_path(op_path: str) -> str:
+    """/1.0/operations/ID[?project=P] -> /1.0/operations/ID/wait (a cluster adds the query)."""
+    return op_path.split("?", 1)[0] + "/wait"
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:

@@ -165,6 +165,11 @@ def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, ti
 
 def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0) -> list[dict[str, Any]]:
     """Run every probe the layout implies plus positive controls; one row per probe."""
+    if not lxd.is_local:
+        from lxctool.core.errors import Unsupported
+
+        raise Unsupported(f"net check: {lxd.where}: the probes run from this host and inside the "
+                          "containers on bridges of this machine; run it on the remote machine itself")
     bad = []
     for addr in outside:
         host, _, port_text = addr.partition(":")

@@ -188,6 +188,8 @@ def is_isolated(net: dict[str, Any]) -> bool:
 
 def reassert_isolation(lxd: Lxd, networks: list[dict[str, Any]] | None = None) -> list[str]:
     """Put back missing drop rules of isolated lxctool bridges; return the bridges fixed."""
+    if not lxd.is_local:  # a remote's bridges are in its own host's iptables, not ours
+        return []
     fixed = []
     for net in networks if networks is not None else lxd.networks():
         if is_lxctool(net) and is_isolated(net) and firewall.ensure_isolation(net["name"]):
@@ -236,7 +238,8 @@ def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
                  body={**{k: inst[k] for k in ("config", "profiles", "ephemeral", "description")},
                        "devices": devices})
     lxd.delete_network(name)
-    firewall.remove_isolation(name)
+    if lxd.is_local:  # never touch this machine's rules for a remote's bridge of the same name
+        firewall.remove_isolation(name)
     return insts
 
 
@@ -250,7 +253,8 @@ def list_rows(lxd: Lxd, all_networks: bool = False) -> list[dict[str, Any]]:
         cfg = n.get("config") or {}
         rows.append({"name": n["name"], "subnet": cfg.get("ipv4.address"), "nat": cfg.get("ipv4.nat") == "true",
                      "isolated": is_isolated(n),
-                     "isolation_rule": firewall.isolation_rule_present(n["name"]) if is_isolated(n) else None,
+                     "isolation_rule": (firewall.isolation_rule_present(n["name"])
+                                        if is_isolated(n) and lxd.is_local else None),
                      "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": cfg.get("dns.domain"),
                      "containers": sum(1 for u in n.get("used_by") or [] if u.startswith("/1.0/instances/")),
                      "state": n.get("status")})
@@ -288,7 +292,7 @@ def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
     iface = ipaddress.IPv4Interface(cidr) if cidr not in ("none", "auto") else None
     rows = members(lxd, name)
     domain = cfg.get("dns.domain") or "lxd"
-    if resolve and iface is not None:
+    if resolve and iface is not None and lxd.is_local:  # a remote's bridge is not ours to query
         from lxctool.net.check import dns_lookup
 
         for r in rows:
@@ -297,6 +301,6 @@ def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
     return {"name": name, "subnet": str(iface.network) if iface else None,
             "gateway": str(iface.ip) if iface else None, "nat": cfg.get("ipv4.nat") == "true",
             "isolated": is_isolated(net), "lxctool": is_lxctool(net),
-            "isolation_rule": firewall.isolation_rule_present(name),
+            "isolation_rule": firewall.isolation_rule_present(name) if lxd.is_local else None,
             "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": domain,
             "members": rows}

@@ -114,6 +114,11 @@ def rows(a: Sample, b: Sample) -> list[dict[str, Any]]:
 
 def samples(lxd: Lxd, names: list[str] | None, interval: float, count: int | None) -> Iterator[list[dict[str, Any]]]:
     """Yield rows every interval (count times, or forever when count is None)."""
+    if not lxd.is_local:  # one host row per member, read through the API
+        from lxctool.observe import remote
+
+        yield from remote.samples(lxd, names, interval, count)
+        return
     sampler = Sampler(lxd, names)
     prev = sampler.sample()
     done = 0
@@ -141,7 +146,8 @@ def table_rows(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r.get("memory_peak_bytes"):
             mem += f" (peak {_size(r['memory_peak_bytes'])})"
         disk = _size(r["disk_bytes"]) + (f" / {_size(r['disk_total_bytes'])}" if r.get("disk_total_bytes") else "")
-        name = r["name"] + (f" (load {r['load1']})" if r["kind"] == "host" else "")
+        name = r["name"] + (f" (load {r['load1']})" if r["kind"] == "host" and r.get("load1") is not None
+                            else f" @{r['member']}" if r["kind"] == "container" and r.get("member") else "")
         of_limit = _pct(r["cpu_percent_of_limit"])
         if r["cpu_limit_cpus"]:
             of_limit += f" of {r['cpu_limit_cpus']:g}"
@@ -178,6 +184,10 @@ def _mb(v: int | None) -> str:
 def explain(data: list[dict[str, Any]]) -> list[str]:
     """Short notes, with this sample's numbers, on why the host's and containers' figures differ."""
     host = data[0]
+    if "processes_by_container" not in host:  # a remote: no host /proc to attribute processes
+        return ["Remote: host rows come from /1.0/resources of each member (CPUs, memory); "
+                "container rows from LXD's instance state, their limits from the configuration. "
+                "The remote's cgroup files and /proc are not readable from here."]
     ctrs = [r for r in data[1:] if r["state"] == "RUNNING"]
     notes = []
     by = ", ".join(f"{n}: {c}" for n, c in host["processes_by_container"].items()) or "none"

@@ -26,11 +26,13 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
     try:
         server = lxd.server()
         env = server.get("environment") or {}
-        rows.append(_row("lxd daemon", True, f"LXD {env.get('server_version')} on {lxd.socket_path}, "
+        rows.append(_row("lxd daemon", True, f"LXD {env.get('server_version')} on {lxd.where}, "
                                              f"driver {env.get('driver')}"))
     except DaemonUnreachable as exc:
         rows.append(_row("lxd daemon", False, exc.message, exc.hint or SETUP))
         server = None
+    if not lxd.is_local:  # what only the remote machine itself can show is not checked from here
+        return rows + _remote_rows(lxd, caps) if server is not None else rows
     rows.append(_row("cgroup layout", True, {"hybrid": "hybrid: LXD uses the v1 controllers",
                                              "v1": "v1 controllers", "v2": "v2 unified"}[caps.cgroup_layout]))
     rows.append(_row("cpus", True, f"{caps.cpus} CPUs for limits.cpu"))
@@ -77,4 +79,27 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
     img = lxd.image_alias(IMAGE)
     rows.append(_row("default image", img is not None, f"{IMAGE} -> {img['target'][:12]}" if img
                      else f"no image {IMAGE!r}", "lxctool image build busybox"))
+    return rows
+
+
+def _remote_rows(lxd: Lxd, caps: Any) -> list[dict[str, Any]]:
+    """A remote: what its API shows; the host-only checks are named as skipped."""
+    from lxctool.lxd.remote import warn_host_only
+
+    warn_host_only(lxd, "the cgroup layout, tc police action, ifb devices and isolation rules")
+    rows = [_row("cpus", True, f"{caps.cpus} CPUs (api: /1.0/resources)"),
+            _row("tc police action", None, "unknown on a remote: --net-out is asked of LXD, and refused "
+                 "(exit 2) when the remote's kernel lacks it", needed=False)]
+    pool = lxd.storage_pool(POOL)
+    rows.append(_row("storage pool", pool is not None, f"{POOL}: {pool['driver']}" if pool else f"no pool {POOL!r}",
+                     "create it on the remote"))
+    net = lxd.network(BRIDGE)
+    rows.append(_row("bridge", net is not None, f"{BRIDGE} exists" if net else f"no network {BRIDGE!r}",
+                     "create it on the remote (the network must already exist there)"))
+    prof = lxd.profile(BASE_PROFILE)
+    rows.append(_row("profile", prof is not None, BASE_PROFILE if prof else f"no profile {BASE_PROFILE!r}",
+                     "create it on the remote"))
+    img = lxd.image_alias(IMAGE)
+    rows.append(_row("default image", img is not None, f"{IMAGE} -> {img['target'][:12]}" if img
+                     else f"no image {IMAGE!r}", "import it on the remote"))
     return rows

@@ -115,6 +115,10 @@ def usage(state: dict[str, Any], cg: CgroupValues | None) -> dict[str, Any]:
 
 def info(lxd: Lxd, name: str) -> dict[str, Any]:
     """Everything `lxctool info` shows about one container."""
+    if not lxd.is_local:  # the cgroup files and qdiscs are on the remote machine
+        from lxctool.observe import remote
+
+        return remote.info(lxd, name)
     inst = lxd.require_instance(name)
     state = lxd.instance_state(name)
     reader = CgroupReader()

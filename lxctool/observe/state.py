@@ -19,6 +19,7 @@ from lxctool.core.nics import Attachment
 from lxctool.core.plan import HostFacts, Observed, ObservedInstance, ProfileFile
 from lxctool.core.spec import LaunchSpec, Limits, load_profile_file, profile_description
 from lxctool.host import firewall
+from lxctool.lxd.client import Lxd
 
 BATCH_FROM = 3  # from this many named objects of a kind, one list request beats one GET each
 
@@ -131,7 +132,7 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
     facts = _host_facts(caps, limits)
     hook_path, hook_ok = _hook_state(facts)
     return Observed(instances=instances, networks=networks, profiles=profiles, images=images,
-                    pool_drivers=pools, isolation_missing=isolation_missing(networks),
+                    pool_drivers=pools, isolation_missing=isolation_missing(lxd, networks),
                     hook_installed=hook_ok, hook_path=hook_path, caps=facts, used_addresses=used,
                     profile_files=files, recipes=recipes, recipe_dir=recipe_dir,
                     profile_dir=str(paths.data_dir("profiles")), profile_choices=choices)
@@ -146,9 +147,16 @@ def _hook_state(facts: HostFacts) -> tuple[str, bool]:
     return str(shaping.HOOK_PATH), shaping.hook_current()
 
 
-def isolation_missing(networks: dict[str, Any]) -> frozenset[str]:
+def isolation_missing(lxd: Lxd, networks: dict[str, Any]) -> frozenset[str]:
     """Isolated lxctool bridges among these whose drop rule is gone (LXD rewrites rules at start)."""
     from lxctool.net.network import is_isolated, is_lxctool
+
+    if not lxd.is_local:  # a remote's bridges are in that machine's iptables, not ours
+        if networks:
+            from lxctool.lxd.remote import warn_host_only
+
+            warn_host_only(lxd, "the isolation rule of " + ", ".join(sorted(networks)) + " (iptables)")
+        return frozenset()
 
     return frozenset(name for name, net in networks.items()
                      if is_lxctool(net) and is_isolated(net) and not firewall.isolation_rule_present(name))

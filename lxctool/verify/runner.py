@@ -76,6 +76,11 @@ def run(ctx: Context, kinds: tuple[str, ...]) -> list[Finding]:
     if not todo:
         ctx.progress(f"{ctx.name} has no {'such ' if len(kinds) < len(KINDS) else ''}limits configured; "
                      f"nothing to verify (set some with `lxctool limits {ctx.name} ...`)")
+    if not ctx.lxd.is_local:  # the remote's cgroup files are on its own machine: measure via the API
+        from lxctool.verify import remote
+
+        return remote.run(ctx.lxd, ctx.name, ctx.configured, tuple(todo), ctx.duration, ctx.host_cpus,
+                          ctx.progress)
     for kind in todo:
         module = importlib.import_module(f".probes.{KINDS[kind][0]}", __package__)
         findings.extend(module.probe(ctx))
