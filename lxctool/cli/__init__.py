@@ -109,11 +109,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 from lxctool.cli import compare
+from lxctool.cli import dashboard
 from lxctool.cli import doctor
 from lxctool.cli import image
 from lxctool.cli import instances
 from lxctool.cli import network
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network):
+for _module in (instances, doctor, image, verify, compare, network, dashboard):
     _module.register(cli)
