@@ -65,8 +65,9 @@ def load_stack(path: str) -> Stack:
     for sname, svc in doc["services"].items():
         svc = svc if isinstance(svc, dict) else {}
         replicas = svc.get("replicas", 1)
+        check = svc.get("healthcheck")
         services.append(Service(str(sname), replicas if isinstance(replicas, int) and replicas > 0 else 1,
-                                svc.get("healthcheck") if isinstance(svc.get("healthcheck"), dict) else {}))
+                                check if isinstance(check, dict) else {}))
     secrets = doc.get("secrets") or []
     return Stack(doc["name"], tuple(str(s) for s in secrets if isinstance(s, (str, int))), tuple(services))
 
@@ -162,7 +163,8 @@ class Health:
             if running and ("tcp" in check or "http" in check):
                 results = []
                 for n in running:
-                    addr = (ipv4.get(n) or [None])[0]
+                    addrs = ipv4.get(n) or []
+                    addr = addrs[0] if addrs else None
                     if due or n not in self._probed:
                         self._probed[n] = probe(check, addr) if addr else (False, "no IPv4 address")
                     results.append(self._probed[n])
