@@ -23,13 +23,8 @@ class Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """Route SIGINT/SIGTERM to a graceful shutdown for the life of the server."""
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        """Nothing to do: serve() installed the handlers before it said the server is ready."""
+        yield
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -54,5 +49,11 @@ def serve(app: Any, sock: socket.socket, ready: Callable[[], None] = lambda: Non
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio",
                             ws_ping_interval=20.0)
     server = Server(config)
-    ready()
-    server.run(sockets=[sock])
+    # handlers first, then the "ready" line: a signal right after it must still stop us cleanly
+    previous = {sig: signal.signal(sig, server.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ready()
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
