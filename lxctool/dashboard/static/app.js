@@ -73,7 +73,7 @@ function chartOpts(title, labels, fmt, yMin) {
     axes: [{}, { values: (u, vals) => vals.map(fmt), size: 78 }],
     series: [{}].concat(labels.map(([label, dashed], i) => ({
       label, stroke: dashed ? "#c0392b" : colors[i], width: dashed ? 1.5 : 2, dash: dashed ? [6, 4] : undefined,
-      spanGaps: false, value: (u, v) => (v === null || v === undefined ? "-" : fmt(v)),
+      spanGaps: false, points: { show: false }, value: (u, v) => (v === null || v === undefined ? "-" : fmt(v)),
     }))),
     legend: { show: true, live: false },
   };
@@ -104,7 +104,8 @@ function ensureCard(name) {
   const cpuTitle = s.kind === "host" ? "CPU % of all host CPUs" : (s.limited ? "CPU % of its limit" : "CPU % of host (no limit)");
   lxdash.charts[name] = {
     card,
-    cpu: mk("cpu", chartOpts(cpuTitle, [["cpu", false], ["limit", true]], (v) => v.toFixed(0) + "%", 100)),
+    cpu: mk("cpu", chartOpts(cpuTitle, [["cpu", false], [s.limited ? "limit" : "all host CPUs", true]],
+      (v) => v.toFixed(0) + "%", 100)),
     mem: mk("mem", chartOpts("memory", [["used", false], ["limit", true]], size, 1)),
     tasks: mk("tasks", chartOpts(s.kind === "host" ? "threads" : "tasks (limits.processes)",
       [["tasks", false], ["limit", true]], (v) => v.toFixed(0), 1)),
