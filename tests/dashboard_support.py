@@ -14,7 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import lxctool_bin
+import pytest
+from conftest import REQUIRE, lxctool_bin
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -101,8 +102,19 @@ class Dashboard:
                 stream.close()
 
 
+def need(*paths: str) -> None:
+    """Fail (in a run that requires every test) or skip when a tool scripts/test.sh installs is missing."""
+    import shutil
+
+    missing = [p for p in paths if not (os.path.exists(p) or shutil.which(p))]
+    if missing:
+        message = f"missing {', '.join(missing)}: scripts/test.sh installs chromium, chromium-driver, prometheus"
+        pytest.fail(message) if REQUIRE else pytest.skip(message)
+
+
 def chromium(profile: Path) -> Any:
     """Headless Debian chromium through Debian's chromedriver (Selenium Manager never runs)."""
+    need(CHROMIUM, CHROMEDRIVER)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
