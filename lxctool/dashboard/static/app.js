@@ -10,6 +10,7 @@ const lxdash = window.lxdash = {
   windowSize: 300,
   received: 0,
   connected: false,
+  filter: "",       // show only names (or stacks) containing this (the host always shows); kept in #filter=
   chartData(name, kind) { const c = this.charts[name]; return c ? c[kind].data : null; },
 };
 
@@ -65,12 +66,16 @@ function addToSeries(rows) {
   }
 }
 
+// byte axes tick at powers of two (64 MiB, 128 MiB), not at decimal steps (95.4 MiB)
+const BINARY_INCRS = Array.from({ length: 45 }, (_, i) => 2 ** i);
+
 function chartOpts(title, labels, fmt, yMin) {
   const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#8e44ad"];
+  const bytes = fmt === size || fmt === rate;
   return {
     title, width: 300, height: 150,
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi || 0, yMin) * 1.1] } },
-    axes: [{}, { values: (u, vals) => vals.map(fmt), size: 78 }],
+    axes: [{}, Object.assign({ values: (u, vals) => vals.map(fmt), size: 78 }, bytes ? { incrs: BINARY_INCRS } : {})],
     series: [{}].concat(labels.map(([label, dashed], i) => ({
       label, stroke: dashed ? "#c0392b" : colors[i], width: dashed ? 1.5 : 2, dash: dashed ? [6, 4] : undefined,
       spanGaps: false, points: { show: false }, value: (u, v) => (v === null || v === undefined ? "-" : fmt(v)),
@@ -122,9 +127,17 @@ function removeCard(name) {
   delete lxdash.charts[name];
 }
 
+// a name matches the filter by itself or by its stack
+function shown(name) {
+  const f = lxdash.filter;
+  const info = (lxdash.meta.containers || {})[name] || {};
+  return name === "host" || !f || name.includes(f) || (info.stack || "").includes(f);
+}
+
 function drawCharts(rows) {
   for (const r of rows) {
     const c = ensureCard(r.name);
+    c.card.hidden = !shown(r.name);
     const s = lxdash.series[r.name];
     for (const k of ["cpu", "mem", "tasks", "net"]) c[k].setData(dataFor(s, k));
   }
@@ -173,7 +186,7 @@ function renderTable(rows) {
   const tbody = $("#instances tbody");
   const ctrs = lxdash.meta.containers || {};
   const groups = new Map();
-  for (const r of rows.slice(1)) {
+  for (const r of rows.slice(1).filter((x) => shown(x.name))) {
     const info = ctrs[r.name];
     const key = info && info.stack ? `stack ${info.stack}` : "containers";
     if (!groups.has(key)) groups.set(key, []);
@@ -195,7 +208,8 @@ function renderTable(rows) {
 }
 
 function renderServices() {
-  const svcs = lxdash.meta.services || [];
+  const svcs = (lxdash.meta.services || []).filter((s) =>
+    !lxdash.filter || s.stack.includes(lxdash.filter) || s.containers.some(shown));
   $("#services-section").hidden = svcs.length === 0;
   $("#services tbody").replaceChildren(...svcs.map((s) => {
     const tr = el("tr");
@@ -274,10 +288,27 @@ function connect() {
   };
 }
 
+function filterFromHash() {
+  const fromHash = location.hash.match(/^#filter=(.*)$/);
+  lxdash.filter = $("#filter").value = fromHash ? decodeURIComponent(fromHash[1]) : "";
+}
+
+function setupFilter() {
+  const input = $("#filter");
+  filterFromHash();
+  window.addEventListener("hashchange", () => { filterFromHash(); render(); });
+  input.addEventListener("input", () => {
+    lxdash.filter = input.value.trim();
+    history.replaceState(null, "", "/" + (lxdash.filter ? "#filter=" + encodeURIComponent(lxdash.filter) : ""));
+    render();
+  });
+}
+
 async function start() {
   if (new URLSearchParams(location.search).has("token")) {
-    history.replaceState(null, "", "/");  // the cookie holds it now; keep it out of the address bar
+    history.replaceState(null, "", "/" + location.hash);  // the cookie holds it now; keep it out of the address bar
   }
+  setupFilter();
   const resp = await fetch("/api/samples", { credentials: "same-origin" });
   if (!resp.ok) { status(`HTTP ${resp.status}`, "down"); return; }
   const snap = await resp.json();
