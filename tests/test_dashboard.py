@@ -83,7 +83,15 @@ def test_token_required_off_loopback_and_signals_end_with_exit_0(tmp_path: Path)
     d2 = Dashboard("--listen", "127.0.0.2:0", env={"LXCTOOL_DASHBOARD_TOKEN_FILE": str(token_file)})
     try:
         assert d2.url.endswith(f"?token={token}")  # the kept token is used again
-        assert d2.signal(signal.SIGTERM) == 0, d2.stderr
+        from websockets.sync.client import connect
+
+        # a browser still watching does not keep it from stopping
+        with connect(d2.base.replace("http://", "ws://") + "ws", open_timeout=10,
+                     additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            assert json.loads(ws.recv(timeout=15))["type"] == "sample"
+            ws.send("hello")  # ignored, the pushes go on
+            assert json.loads(ws.recv(timeout=15))["type"] == "sample"
+            assert d2.signal(signal.SIGTERM) == 0, d2.stderr
     finally:
         d2.stop()
 

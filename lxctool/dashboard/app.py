@@ -61,9 +61,14 @@ async def updates(ws: WebSocket) -> None:
             got = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({got, closed}, return_when=asyncio.FIRST_COMPLETED)
             if closed in done:
+                if closed.result()["type"] == "websocket.disconnect":
+                    got.cancel()
+                    return
+                closed = asyncio.ensure_future(ws.receive())  # the page sent something: ignored
+            if got in done:
+                await ws.send_json(got.result())
+            else:
                 got.cancel()
-                return
-            await ws.send_json(got.result())
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
