@@ -12,6 +12,7 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -90,6 +91,8 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
                 await task
 
     middleware = [Middleware(TokenGate, token=token)] if token else []  # type: ignore[arg-type]
+    # the first fetch holds the whole window (minutes of rows): it shrinks ~10x compressed
+    middleware.append(Middleware(GZipMiddleware, minimum_size=2048))
     app = Starlette(routes=[
         Route("/", page), Route("/api/samples", api_samples), Route("/metrics", metrics),
         WebSocketRoute("/ws", updates), Mount("/static", StaticFiles(directory=STATIC), name="static"),
