@@ -100,6 +100,7 @@ def test_cpu_chart_rises_under_a_busy_loop_and_stays_at_the_limit_line(lab: dict
     time.sleep(5)
     xs, cpu, limit = driver.execute_script(js)
     loaded = [v for v in cpu[max(0, before - len(xs)):] if v is not None]
+    print(f"{busy}: CPU % of its 0.5-CPU limit while busy: {loaded}")
     assert max(loaded) >= 60, loaded
     # at or under the dashed line: the kernel's quota holds (5% for sampling jitter of two reads)
     assert max(loaded) <= 105, loaded
