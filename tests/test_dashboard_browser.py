@@ -73,6 +73,10 @@ def test_lists_the_containers_with_their_limits_grouped_by_stack(lab: dict[str, 
                           "return r && r.innerText")
     assert "of 0.5 CPU" in row and "/ 122 MiB" in row and "/ 64" in row  # 128MB = 122.07 MiB
     assert "limits.cpu.allowance=50ms/100ms" in row and "limits.processes=64" in row
+    # the dashed lines are the kernel's limits: memory.limit_in_bytes (page-rounded) and pids.max
+    mem_limit = driver.execute_script(f"return lxdash.chartData('{lab['busy']}', 'mem')[2]")
+    assert set(mem_limit) == {128_000_000 // 4096 * 4096}
+    assert set(driver.execute_script(f"return lxdash.chartData('{lab['busy']}', 'tasks')[2]")) == {64}
     texts = driver.execute_script("return [...document.querySelectorAll('#instances tbody tr')].map(r => r.innerText)")
     stack_at = texts.index(f"stack {lab['stack']}")
     for web in lab["webs"]:
