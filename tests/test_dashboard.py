@@ -116,6 +116,10 @@ def test_port_in_use_is_refused_before_serving() -> None:
         assert proc.stderr.strip() == f"lxctool: error: --listen: 127.0.0.1:{port} is in use; choose another port"
     finally:
         d.stop()
+    proc = run_cli("dashboard", "--listen", "203.0.113.99:0", timeout=30)  # TEST-NET: no address of this host
+    assert proc.returncode == 2 and proc.stderr.startswith("lxctool: error: --listen: 203.0.113.99:0 cannot be bound")
+    proc = run_cli("dashboard", env={"LXCTOOL_SOCKET": "/nonexistent/unix.socket"}, timeout=30)
+    assert proc.returncode == 1 and "LXD is not answering" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_verify_keeps_its_results_and_the_dashboard_shows_them(containers: Containers, tmp_path: Path) -> None:
