@@ -44,7 +44,7 @@ def test_one_sampler_constant_requests_whatever_the_number_of_browsers(lxd: Any,
                 s.__exit__(None, None, None)
         snap = client.get("/api/samples").json()
     elapsed = time.monotonic() - started
-    many_browsers = hub.requests_per_sample[len(one_browser):]
+    many_browsers = list(hub.requests_per_sample)[len(one_browser):]
     # every sample costs the one batched instances request, with 1 browser or 5
     assert set(one_browser) == {1} and set(many_browsers) == {1}, hub.requests_per_sample
     assert client_lxd.requests == len(hub.requests_per_sample) + 1 or \

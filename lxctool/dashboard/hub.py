@@ -42,7 +42,7 @@ class Hub:
         self.window: deque[list[dict[str, Any]]] = deque(maxlen=window)
         self.health = inventory.Health(stacks or [])
         self.meta: dict[str, Any] = {"containers": {}, "services": [], "verify": {}, "attribution": []}
-        self.requests_per_sample: list[int] = []
+        self.requests_per_sample: deque[int] = deque(maxlen=3600)  # LXD requests of each recent sample
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._verify_at = 0.0
         self.error: str | None = None
