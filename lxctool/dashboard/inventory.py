@@ -157,24 +157,31 @@ class Health:
             running = [n for n in names if (ctrs[n]["status"] or "").lower() == "running"]
             expected = svc.replicas if svc else len(names)
             check = svc.healthcheck if svc else {}
-            status, detail = ("down", "no replica running") if not running else \
-                ("degraded", f"{len(running)} of {expected} replicas running") if len(running) < expected else \
-                ("running", "no health check the dashboard can run" if check else "no health check declared")
+            if not running:
+                status, detail = "down", "no replica running"
+            elif len(running) < expected:
+                status, detail = "degraded", f"{len(running)} of {expected} replicas running"
+            else:
+                status, detail = "running", f"{len(running)} of {expected} running"
+                if svc is None:
+                    detail += "; give its stack file with -f for health checks"
+            notes = [detail]
             if running and ("tcp" in check or "http" in check):
-                results = []
                 for n in running:
                     addrs = ipv4.get(n) or []
-                    addr = addrs[0] if addrs else None
                     if due or n not in self._probed:
-                        self._probed[n] = probe(check, addr) if addr else (False, "no IPv4 address")
-                    results.append(self._probed[n])
-                failed = [why for ok, why in results if not ok]
+                        self._probed[n] = probe(check, addrs[0]) if addrs else (False, "no IPv4 address")
+                results = [self._probed[n] for n in running]
+                failed = [f"{n}: {why}" for n, (ok, why) in zip(running, results) if not ok]
                 if status == "running":
                     status = "unhealthy" if failed else "healthy"
-                detail = "; ".join(failed) if failed else results[0][1] + (f"; {detail}" if status == "degraded" else "")
+                notes = failed or [results[0][1]] + (notes if status == "degraded" else [])
             elif check.get("command"):
                 # exec inside the container would add LXD requests to every sample; `lxctool ps` runs it
-                detail = "command check not run by the dashboard (see `lxctool ps -f`)"
+                notes.append("command check not run by the dashboard (see `lxctool ps -f`)")
+            elif svc is not None and not check:
+                notes.append("no health check declared")
+            detail = "; ".join(notes)
             rows.append({"stack": stack, "service": service, "replicas": expected, "running": len(running),
                          "status": status, "detail": detail, "containers": names})
         return rows
