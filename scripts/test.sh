@@ -6,6 +6,17 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 bash scripts/setup-host.sh
+# Test-only tools, kept out of setup-host.sh so users' hosts stay lean: the dashboard's browser
+# tests (Debian's chromium + chromedriver) and its scrape test (prometheus, promtool).
+test_pkgs=()
+for p in chromium chromium-driver prometheus; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || test_pkgs+=("$p")
+done
+if (( ${#test_pkgs[@]} )); then
+  echo "test.sh: installing ${test_pkgs[*]}" >&2
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${test_pkgs[@]}" >&2
+fi
 export LXCTOOL_REQUIRE_DAEMON=1   # a missing daemon or a skipped test fails the run
 set +e
 "$REPO/.venv/bin/python" -m pytest -rfEs "$@"

@@ -86,6 +86,18 @@ def lxd() -> Any:
     return client
 
 
+@pytest.fixture(scope="session", autouse=True)
+def verify_results_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`verify` keeps its last results for the dashboard; tests keep theirs out of /var/lib/lxctool."""
+    old = os.environ.get("LXCTOOL_VERIFY_DIR")
+    os.environ["LXCTOOL_VERIFY_DIR"] = str(tmp_path_factory.mktemp("verify-results"))
+    yield
+    if old is None:
+        os.environ.pop("LXCTOOL_VERIFY_DIR", None)
+    else:
+        os.environ["LXCTOOL_VERIFY_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def run_prefix() -> str:
     """A name prefix unique to this test run (valid as a container name start)."""

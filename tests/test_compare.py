@@ -168,7 +168,8 @@ def test_influx_and_prometheus_formats(lab: dict[str, str]) -> None:
     assert any(line.startswith(f"lxctool,kind=container,name={lab['work']} ") for line in lines)
     assert all(re.fullmatch(r"lxctool,kind=\w+,name=\S+ \S+ \d{19}", line) for line in lines)
     text = run_cli("compare", lab["work"], "--format", "prometheus", check=True).stdout
-    assert re.search(rf'lxctool_cpu_percent_of_limit{{kind="container",name="{lab["work"]}"}} \d', text)
+    assert re.search(rf'lxctool_cpu_seconds_total{{kind="container",name="{lab["work"]}"}} \d', text)
+    assert re.search(rf'lxctool_cpu_limit_cpus{{kind="container",name="{lab["work"]}"}} 0\.5', text)
 
 
 def test_watch_redraws_and_ends_cleanly_on_sigint(lab: dict[str, str]) -> None:

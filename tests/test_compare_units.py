@@ -72,15 +72,29 @@ def test_influx_line_is_exact() -> None:
 
 def test_prometheus_text_has_help_type_and_labels() -> None:
     rows = [{"time": "1970-01-01T00:00:10.000+00:00", "kind": "host", "name": "host", "processes": 120,
-             "cpu_percent": 33.5},
+             "cpu_percent": 33.5, "cpu_seconds_total": 700.25, "net_rx_bytes_total": 5000,
+             "net_rx_bytes_per_s": 10.0, "disk_total_bytes": 10**11},
             {"time": "1970-01-01T00:00:10.000+00:00", "kind": "container", "name": 'we"b', "processes": 4,
-             "cpu_percent": None}]
+             "cpu_percent": None, "cpu_seconds_total": None}]
     text = prometheus_text(rows).splitlines()
     assert "# TYPE lxctool_processes gauge" in text
     assert 'lxctool_processes{kind="host",name="host"} 120' in text
     assert 'lxctool_processes{kind="container",name="we\\"b"} 4' in text
-    assert 'lxctool_cpu_percent{kind="host",name="host"} 33.5' in text
-    assert not any(line.startswith("lxctool_cpu_percent{kind=\"container\"") for line in text)
+    assert "# TYPE lxctool_cpu_seconds_total counter" in text
+    assert 'lxctool_cpu_seconds_total{kind="host",name="host"} 700.25' in text
+    assert 'lxctool_network_receive_bytes_total{kind="host",name="host"} 5000' in text
+    assert 'lxctool_disk_size_bytes{kind="host",name="host"} 100000000000' in text
+    # Prometheus computes rates itself: no pre-computed percentages or per-second figures
+    assert not any("percent" in line or "per_s" in line for line in text)
+    assert not any(line.startswith('lxctool_cpu_seconds_total{kind="container"') for line in text)
+
+
+def test_rows_carry_counters_for_prometheus() -> None:
+    a, b = host(10.0, 100.0, rx=1000), host(12.0, 103.0, rx=4000)
+    assert host_row(a, b)["cpu_seconds_total"] == 103.0 and host_row(a, b)["net_rx_bytes_total"] == 4000
+    row = container_row(ctr(10.0, 5.0), ctr(12.0, 6.5, net={"eth0": (1000, 500)}), b)
+    assert row["cpu_seconds_total"] == 6.5
+    assert row["net_rx_bytes_total"] == 1000 and row["net_tx_bytes_total"] == 500
 
 
 @pytest.mark.parametrize("value,kind,ok", [("1", float, 1.0), ("0.25", float, 0.25), ("3", int, 3),

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
 
 from lxctool.cli import cluster
 from lxctool.cli import compare
+from lxctool.cli import dashboard
 from lxctool.cli import doctor
 from lxctool.cli import image
 from lxctool.cli import instances
@@ -128,5 +129,5 @@ from lxctool.cli import network
 from lxctool.cli import remote
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote, cluster):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard):
     _module.register(cli)

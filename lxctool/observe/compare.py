@@ -59,6 +59,11 @@ def _sum(nics: dict[str, dict[str, float]], key: str) -> float | None:
     return round(sum(v[key] for v in nics.values()), 1) if nics else None
 
 
+def _total(net: dict[str, tuple[int, int]], i: int) -> int | None:
+    """Bytes received (i=0) or sent (i=1) on every NIC since it appeared: a counter, for Prometheus."""
+    return sum(v[i] for v in net.values()) if net else None
+
+
 def host_row(a: HostSample, b: HostSample) -> dict[str, Any]:
     """The host VM's row: CPU % from its busy time between a and b (100 = one host CPU)."""
     dt = b.time - a.time
@@ -71,11 +76,13 @@ def host_row(a: HostSample, b: HostSample) -> dict[str, Any]:
         "processes": b.processes, "tasks": b.threads, "threads": b.threads,
         "cpu_percent": cpu, "cpu_percent_of_limit": round(cpu / b.cpus, 1) if cpu is not None else None,
         "cpu_limit_cpus": float(b.cpus), "load1": round(b.load1, 2),
+        "cpu_seconds_total": round(b.cpu_busy_s, 3),
         "memory_bytes": b.memory_used, "memory_limit_bytes": b.memory_total, "memory_peak_bytes": None,
         "memory_cache_bytes": b.memory_cache,
         "swap_bytes": b.swap_used, "swap_total_bytes": b.swap_total,
         "disk_bytes": b.disk_used, "disk_total_bytes": b.disk_total,
         "net_rx_bytes_per_s": _sum(nics, "rx_bytes_per_s"), "net_tx_bytes_per_s": _sum(nics, "tx_bytes_per_s"),
+        "net_rx_bytes_total": _total(b.net, 0), "net_tx_bytes_total": _total(b.net, 1),
         "nics": nics, "ipv4": b.ipv4,
         "processes_in_containers": in_containers,
         "processes_host_only": b.processes - in_containers,
@@ -99,9 +106,11 @@ def container_row(a: ContainerSample | None, b: ContainerSample, host: HostSampl
         "lxd_processes": b.lxd_processes,
         "cpu_percent": cpu, "cpu_percent_of_limit": of_limit, "cpu_limit_cpus": b.cpu_limit_cpus,
         "cpu_limit_kind": b.cpu_limit_kind, "cpu_shares": b.cpu_shares, "cpu_allowance": b.allowance,
+        "cpu_seconds_total": round(b.cpu_ns / 1e9, 3) if b.cpu_ns is not None else None,
         "memory_bytes": b.memory, "memory_limit_bytes": b.memory_limit, "memory_peak_bytes": b.memory_peak,
         "swap_bytes": b.swap, "pids_max": b.pids_max, "disk_bytes": b.disk, "disk_source": b.disk_source,
         "net_rx_bytes_per_s": _sum(nics, "rx_bytes_per_s"), "net_tx_bytes_per_s": _sum(nics, "tx_bytes_per_s"),
+        "net_rx_bytes_total": _total(b.net, 0), "net_tx_bytes_total": _total(b.net, 1),
         "nics": nics, "ipv4": b.ipv4,
     }
 

@@ -5,7 +5,11 @@ the result from the host through CgroupReader. Probes live in lxctool/probes/, o
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
+import time
+from pathlib import Path
 from typing import Callable
 
 from lxctool.core import limits as limitmap
@@ -90,3 +94,21 @@ def run(ctx: Context, kinds: tuple[str, ...]) -> list[Finding]:
 def any_failing(findings: list[Finding]) -> bool:
     """True when a configured limit is NOT ENFORCED or UNSUPPORTED (exit 3)."""
     return any(failing(f.verdict) for f in findings)
+
+
+def results_dir() -> Path:
+    """Where `verify` keeps each container's last results (LXCTOOL_VERIFY_DIR overrides, for tests)."""
+    return Path(os.environ.get("LXCTOOL_VERIFY_DIR") or "/var/lib/lxctool/verify")
+
+
+def save_results(name: str, rows: list[dict[str, object]], exit_code: int) -> Path:
+    """Write the last results of `verify NAME` to results_dir()/NAME.json (read by the dashboard)."""
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    # written whole then renamed, so a reader never sees half a file
+    tmp.write_text(json.dumps({"name": name, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "exit_code": exit_code, "findings": rows}, indent=2))
+    tmp.replace(path)
+    return path
