@@ -1,4 +1,5 @@
-"""The MediaWiki stack (examples/mediawiki/stack.yaml) end to end, on the real daemon.
+"""The MediaWiki stack (examples/mediawiki/stack.yaml) end to end, on the real daemon, and the
+service images it is made of, each answering on its own address.
 
 One `up` (images built on first use), then, through the load balancer on 127.0.0.1:8080: the
 main page answers 200 from both web replicas (X-Served-By), a page written through the API on
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -120,3 +122,35 @@ def test_mediawiki_stack_end_to_end(lxd: Any, run_prefix: str, tmp_path: Path) -
     finally:
         cleanup(lxd, stack, stack_file)
     assert not [i["name"] for i in lxd.instances_full() if i["name"].startswith(f"{stack}-")]
+
+
+@pytest.mark.integration
+def test_service_images_answer_on_their_own_address(lxd: Any, containers: Any, run_prefix: str) -> None:
+    """mariadb (data on a fresh volume), influxdb and mediawiki, as the stack uses them."""
+    for image in ("mariadb", "influxdb", "mediawiki"):
+        run_cli("image", "build", image, check=True, timeout=UP_TIMEOUT)
+    db, db_row = containers.launch("--image", "mariadb", "--mem", "512MB", tag="db")
+    volume = f"{run_prefix}-dbvol"
+    lxd.call("POST", "/1.0/storage-pools/lxctool/volumes", body={"name": volume, "type": "custom", "config": {}})
+    try:
+        devices = {**lxd.instance(db)["devices"],
+                   "data": {"type": "disk", "pool": "lxctool", "source": volume, "path": "/var/lib/mysql"}}
+        lxd.patch_instance(db, {"devices": devices})
+        run_cli("restart", db, check=True)
+        for _ in range(120):  # the empty volume is initialised as mariadb starts
+            if run_cli("exec", db, "--", "mariadb", "-N", "-e", "SELECT 1").returncode == 0:
+                break
+            time.sleep(0.5)
+        assert run_cli("exec", db, "--", "test", "-d", "/var/lib/mysql/mysql").returncode == 0
+        with socket.create_connection((db_row["ipv4"][0], 3306), timeout=10) as conn:
+            assert b"MariaDB" in conn.recv(256)  # the server greeting, on the container's address
+
+        influx, influx_row = containers.launch("--image", "influxdb", tag="influx")
+        assert request("GET", influx_row["ipv4"][0], 8086, "/ping")[0] == 204
+
+        wiki_name, wiki_row = containers.launch("--image", "mediawiki", tag="wiki")
+        status, served_by, _ = request("GET", wiki_row["ipv4"][0], 80, "/index.php")
+        assert (status, served_by) == (200, wiki_name)
+    finally:
+        containers.cleanup()
+        lxd.call("DELETE", f"/1.0/storage-pools/lxctool/volumes/custom/{volume}")
