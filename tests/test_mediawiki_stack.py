@@ -6,6 +6,7 @@ main page answers 200 from both web replicas (X-Served-By), a page written throu
 one replica reads back through the other, the page survives `down` / `up` (database volume
 kept), and InfluxDB holds the monitor's samples of all five containers.
 The stack runs under this test run's own name; everything it made is removed, also on failure.
+Slow: scripts/lab3-mediawiki-stack.sh end to end.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, lxctool_bin, run_cli
 
 SERVICES = ("database-1", "web-1", "web-2", "loadbalancer-1", "metrics-1")
 UP_TIMEOUT = 1200  # a first run builds the mariadb, mediawiki, nginx and influxdb images
@@ -154,3 +157,19 @@ def test_service_images_answer_on_their_own_address(lxd: Any, containers: Any, r
     finally:
         containers.cleanup()
         lxd.call("DELETE", f"/1.0/storage-pools/lxctool/volumes/custom/{volume}")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_lab3_walks_the_stack_and_leaves_nothing(lxd: Any) -> None:
+    """scripts/lab3-mediawiki-stack.sh shows every point (exit 0) and removes its stack."""
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "lab3-mediawiki-stack.sh")], capture_output=True,
+                          text=True, timeout=UP_TIMEOUT + 600, env={**os.environ, "LXCTOOL": lxctool_bin()})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "FAILED" not in proc.stdout
+    for point in ("both replicas answered, in turn", "the page survived recreating the web tier",
+                  "...without a restart (same init PID)", "verify proves every limit of every service"):
+        assert f"ok: {point}" in proc.stdout
+    stack = re.search(r"removed stack (\S+)", proc.stdout).group(1)  # type: ignore[union-attr]
+    assert not [i["name"] for i in lxd.instances_full() if i["name"].startswith(f"{stack}-")]
+    assert not [v["name"] for v in lxd.storage_volumes("lxctool") if v["name"].startswith(f"{stack}-")]
