@@ -67,6 +67,7 @@ answer "up took $(since "$t0") s"
 "$LXCTOOL" ps -f "$F" --format json > "$TMP/ps.json"
 py 'import json,sys
 rows = json.load(sys.stdin)
+rows = rows["services"] if isinstance(rows, dict) else rows   # the replicas; "monitor" beside them
 print(len(rows), " ".join(sorted(str(r.get("health")) for r in rows)))' < "$TMP/ps.json" > "$TMP/ps.sum"
 check "ps shows 5 containers, all healthy" grep -qx "5 healthy healthy healthy healthy healthy" "$TMP/ps.sum"
 secrets_env=/var/lib/lxctool/stacks/$STACK_NAME/secrets.env
