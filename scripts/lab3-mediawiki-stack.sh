@@ -61,7 +61,7 @@ explain "database (MariaDB, data on a volume) -> web x2 (MediaWiki, installed on
         "(nginx, published on $URL); metrics (InfluxDB) beside them. Secrets are generated and never" \
         "written into LXD's config."
 t0=$(now)
-"$LXCTOOL" up -f "$F" 2> "$TMP/up.err" || { tail -20 "$TMP/up.err" >&2; false; }
+"$LXCTOOL" up -f "$F" > /dev/null 2> "$TMP/up.err" || { tail -20 "$TMP/up.err" >&2; false; }   # ps shows more
 answer "up took $(since "$t0") s"
 "$LXCTOOL" ps -f "$F"
 "$LXCTOOL" ps -f "$F" --format json > "$TMP/ps.json"
@@ -132,13 +132,13 @@ answer "read back unchanged from: $readers"
 check "both replicas serve the page (one database behind them)" test "$readers" = "$(c web-1) $(c web-2)"
 
 pid_before=$(init_pid "$(c web-1)")
-"$LXCTOOL" delete "$(c web-1)" "$(c web-2)" >/dev/null
+"$LXCTOOL" delete "$(c web-1)" "$(c web-2)" >/dev/null 2>&1
 plan_kinds > "$TMP/plan2"
 answer "after deleting both web containers, plan: $(grep -v '^noop ' "$TMP/plan2" | xargs)"
 check "plan creates exactly the two web replicas" \
   test "$(grep -v '^noop ' "$TMP/plan2" | grep -c "^create $STACK_NAME-web-" || true)" = 2
 t0=$(now)
-"$LXCTOOL" up -f "$F" 2> "$TMP/up2.err" || { tail -20 "$TMP/up2.err" >&2; false; }
+"$LXCTOOL" up -f "$F" > /dev/null 2> "$TMP/up2.err" || { tail -20 "$TMP/up2.err" >&2; false; }
 answer "web tier recreated in $(since "$t0") s; web-1's init PID $pid_before -> $(init_pid "$(c web-1)")"
 readers=$(read_back)
 explain "The web containers are stateless: the page lives in MariaDB, whose data is on a volume." \
@@ -155,7 +155,7 @@ answer "plan: $(grep -v '^noop ' "$TMP/plan3" | xargs)"
 check "two update-live ops (the web replicas), nothing else" \
   test "$(grep -v '^noop ' "$TMP/plan3" | sort | xargs)" = "update-live $(c web-1) update-live $(c web-2)"
 pid_before=$(init_pid "$(c web-2)")
-"$LXCTOOL" up -f "$F" 2>/dev/null
+"$LXCTOOL" up -f "$F" > /dev/null 2> "$TMP/up3.err" || { tail -20 "$TMP/up3.err" >&2; false; }
 pid_after=$(init_pid "$(c web-2)")
 kernel=$("$LXCTOOL" info "$(c web-2)" --format json |
   py 'import json,sys; print([l["effective"] for l in json.load(sys.stdin)["limits"] if l["limit"] == "limits.memory"][0])')
