@@ -78,6 +78,8 @@ def cleanup(lxd: Any, stack: str, stack_file: Path) -> None:
         if vol["name"].startswith(f"{stack}-") and vol.get("type") == "custom":
             lxd.call("DELETE", f"/1.0/storage-pools/lxctool/volumes/custom/{vol['name']}")
     shutil.rmtree(f"/var/lib/lxctool/stacks/{stack}", ignore_errors=True)
+    shutil.rmtree(f"/run/lxctool/stacks/{stack}", ignore_errors=True)  # its lock file
+    Path(f"/var/log/lxctool-monitor-{stack}.log").unlink(missing_ok=True)
 
 
 @pytest.mark.integration
