@@ -35,8 +35,10 @@ class App:
             from lxctool.lxd.client import Lxd
 
             chosen = remotes.selected(self.remote)
-            self._lxd = Lxd(project=self.project,
-                            transport=chosen.transport() if chosen is not None else None)
+            lxd = Lxd(project=self.project, transport=chosen.transport() if chosen is not None else None)
+            if lxd.project is not None:
+                lxd.require_project()  # LXD would answer an unknown project with empty lists: exit 2
+            self._lxd = lxd
         return self._lxd
 
     @property
@@ -56,6 +58,15 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--project is checked against LXD's project name rule before anything else runs."""
+    from lxctool.core.names import require
+
+    if value is not None:
+        require("project", [value], "--project")
+    return value
+
+
 def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """--format table|json|csv (LXCTOOL_FORMAT)."""
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
@@ -69,7 +80,7 @@ def emit(text: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME",
+@click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME", callback=_project_name,
               help="LXD project to work in (default: LXD's default project). Env: LXCTOOL_PROJECT.")
 @click.option("--remote", envvar="LXCTOOL_REMOTE", default=None, metavar="NAME",
               help="Remote LXD server to work on (see `lxctool remote`; default: the one chosen "

@@ -11,6 +11,7 @@ import click
 from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import pass_app
+from lxctool.cli.params import CONTAINER
 
 COMPARE_FORMATS = ("table", "json", "csv", "influx", "prometheus")
 
@@ -55,7 +56,7 @@ def _watch(app: App, names: list[str] | None, interval: float, count: int | None
 
 
 @click.command()
-@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.argument("names", nargs=-1, metavar="[NAME...]", callback=CONTAINER)
 @click.option("--interval", default="1", metavar="S", show_default=True,
               help="Seconds between the two samples that give CPU % and rates (and between redraws).")
 @click.option("--samples", "count", default=None, metavar="N",
@@ -127,7 +128,7 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
 
 
 @click.command()
-@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.argument("names", nargs=-1, metavar="[NAME...]", callback=CONTAINER)
 @click.option("--influx-url", required=True, metavar="URL", envvar="LXCTOOL_INFLUX_URL",
               help="InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086. Env: LXCTOOL_INFLUX_URL.")
 @click.option("--database", required=True, metavar="DB", help="Database to write to (created if missing).")

@@ -8,6 +8,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.cli.params import CONTAINER, IMAGE, recipe_ref
 
 LIST_COLUMNS = ["alias", "recipe", "fingerprint", "size_bytes", "built_at", "status"]
 
@@ -27,7 +28,7 @@ def image() -> None:
 
 
 @image.command()
-@click.argument("name")
+@click.argument("name", callback=recipe_ref())
 @click.option("--force", is_flag=True, help="Rebuild even when the recipe and its parents are unchanged.")
 @format_option
 @pass_app
@@ -58,7 +59,7 @@ def list_cmd(app: App, fmt: str) -> None:
 
 
 @image.command()
-@click.argument("name")
+@click.argument("name", callback=IMAGE)
 @pass_app
 def delete(app: App, name: str) -> None:
     """Delete image alias NAME and its image (containers made from it keep running)."""
@@ -69,7 +70,7 @@ def delete(app: App, name: str) -> None:
 
 
 @image.command()
-@click.argument("name")
+@click.argument("name", callback=IMAGE)
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_app
 def export(app: App, name: str, file: str) -> None:
@@ -82,7 +83,7 @@ def export(app: App, name: str, file: str) -> None:
 
 @image.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--alias", metavar="NAME", help="Alias to give it (default: the recipe it was built from).")
+@click.option("--alias", metavar="NAME", callback=IMAGE, help="Alias to give it (default: the recipe it was built from).")
 @format_option
 @pass_app
 def import_cmd(app: App, file: str, alias: str | None, fmt: str) -> None:
@@ -95,7 +96,7 @@ def import_cmd(app: App, file: str, alias: str | None, fmt: str) -> None:
 
 
 @image.command()
-@click.argument("container")
+@click.argument("container", callback=CONTAINER)
 @click.option("--timeout", type=click.FloatRange(min=0), default=120, show_default=True,
               help="Seconds to keep trying.")
 @format_option

@@ -10,6 +10,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.cli.params import CONTAINER, IMAGE, NETWORK, env_pairs, profile_ref
 
 LIST_COLUMNS = ["name", "state", "ipv4", "limits", "processes", "memory_bytes"]
 
@@ -45,14 +46,14 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
 
 
 @click.command()
-@click.argument("name")
-@click.option("--image", default="busybox", envvar="LXCTOOL_IMAGE", show_default=True,
+@click.argument("name", callback=CONTAINER)
+@click.option("--image", default="busybox", envvar="LXCTOOL_IMAGE", show_default=True, callback=IMAGE,
               help="Image alias (a recipe name from images/). Env: LXCTOOL_IMAGE.")
 @limit_options
-@click.option("--profile", "profiles", multiple=True, metavar="P",
+@click.option("--profile", "profiles", multiple=True, metavar="P", callback=profile_ref(),
               help="A limit profile: a file profiles/P.yaml (kept in step as LXD profile lxctool-P), "
                    "else an existing LXD profile. Repeatable; options override it.")
-@click.option("--network", "networks", multiple=True, envvar="LXCTOOL_NETWORK", metavar="NET",
+@click.option("--network", "networks", multiple=True, envvar="LXCTOOL_NETWORK", metavar="NET", callback=NETWORK,
               help="Managed bridge for eth0 (default lxctool0); repeat for eth1, eth2... Env: LXCTOOL_NETWORK.")
 @click.option("--publish", "publish", multiple=True, metavar="[HOST_IP:]HOST_PORT:PORT[/tcp|udp]",
               help="Forward a host port into the container (LXD proxy device); host side binds to "
@@ -167,7 +168,7 @@ def _limits_table(data: dict[str, Any], fmt: str) -> str:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=CONTAINER)
 @format_option
 @pass_app
 def info(app: App, name: str, fmt: str) -> None:
@@ -188,7 +189,7 @@ def info(app: App, name: str, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=CONTAINER)
 @limit_options
 @click.option("--dry-run", is_flag=True, help="Print the change and make none.")
 @format_option
@@ -241,7 +242,7 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
 
 def _state_command(action: str, doc: str) -> click.Command:
     @click.command(name=action, help=doc)
-    @click.argument("names", nargs=-1, required=True, metavar="NAME...")
+    @click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=CONTAINER)
     @click.option("--force", is_flag=True, help="Do not wait for a clean shutdown.")
     @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
     @format_option
@@ -260,7 +261,7 @@ def _state_command(action: str, doc: str) -> click.Command:
 
 
 @click.command()
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=CONTAINER)
 @click.option("--force", is_flag=True, help="Also delete containers lxctool did not create.")
 @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
 @format_option
@@ -278,9 +279,10 @@ def delete(app: App, names: tuple[str, ...], force: bool, dry_run: bool, fmt: st
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("name")
+@click.argument("name", callback=CONTAINER)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", callback=env_pairs,
+              help="Set an environment variable.")
 @pass_app
 def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) -> int:  # noqa: A001
     """Run COMMAND in NAME (write it after --), output streamed live; exit with its exit code.
@@ -298,7 +300,7 @@ def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) ->
     except LxctoolError as exc:
         click.echo(f"lxctool: error: {exc.message}", err=True)
         return 125
-    environment = dict(e.split("=", 1) for e in env if "=" in e)
+    environment = dict(e.split("=", 1) for e in env)
     return app.lxd.exec_stream(name, list(command), environment)
 
 

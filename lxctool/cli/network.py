@@ -10,6 +10,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.cli.params import NETWORK
 
 
 @click.group()
@@ -26,7 +27,7 @@ def network() -> None:
 
 
 @network.command()
-@click.argument("name")
+@click.argument("name", callback=NETWORK)
 @click.option("--subnet", required=True, metavar="GATEWAY/PREFIX",
               help="Private IPv4 range given by the bridge's own address, e.g. 10.20.0.1/24.")
 @click.option("--nat/--no-nat", default=False, show_default=True,
@@ -98,7 +99,7 @@ def _emit_show(data: dict[str, Any], fmt: str) -> None:
 
 
 @network.command()
-@click.argument("name")
+@click.argument("name", callback=NETWORK)
 @format_option
 @pass_app
 def show(app: App, name: str, fmt: str) -> None:
@@ -112,7 +113,7 @@ def show(app: App, name: str, fmt: str) -> None:
 
 
 @network.command()
-@click.argument("name")
+@click.argument("name", callback=NETWORK)
 @click.option("--force", is_flag=True, help="Detach the containers that use it first (and say so).")
 @pass_app
 def delete(app: App, name: str, force: bool) -> None:
@@ -130,7 +131,7 @@ def net() -> None:
 
 
 @net.command()
-@click.argument("names", nargs=-1, metavar="[NETWORK...]")
+@click.argument("names", nargs=-1, metavar="[NETWORK...]", callback=NETWORK)
 @click.option("--outside", "outside", multiple=True, metavar="ADDR[:PORT]",
               help="An address outside every bridge (e.g. in a host network namespace) that isolated "
                    "containers must NOT reach; the host must reach it (the positive control).")

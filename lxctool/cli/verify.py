@@ -12,6 +12,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.cli.params import CONTAINER
 
 
 def _sigterm_as_interrupt() -> None:
@@ -28,7 +29,7 @@ def _sigterm_as_interrupt() -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=CONTAINER)
 @click.option("--only", metavar="KINDS",
               help="Comma-separated: cpu, memory, processes, disk-io, disk-size, net (default: all configured).")
 @click.option("--duration", type=float, default=5.0, show_default=True, metavar="S",

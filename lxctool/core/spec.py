@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from lxctool.core import units
 from lxctool.core.errors import SpecError
+from lxctool.core.names import check_container
 from lxctool.core.nics import Attachment, Publish
 from lxctool.core.units import Allowance, CpuSpec, DiskRate, UnitError
 
@@ -129,14 +129,12 @@ def check_limits_for_host(limits: Limits, host_cpus: int, label: Callable[[str],
 
 def valid_instance_name(name: str) -> bool:
     """LXD's instance name rule (hostname-like)."""
-    return bool(re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", name))
+    return not check_container(name)
 
 
 def check_name(name: str, label: str = "NAME") -> list[str]:
-    """Errors for a container name LXD would reject."""
-    if valid_instance_name(name):
-        return []
-    return [f"{label}: {name!r} is not a valid container name; use {NAME_ACCEPTED}"]
+    """Errors for a container name LXD would reject (core/names.py holds every naming rule)."""
+    return check_container(name, label)
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,11 @@ def remove_orphans(lxd: Any) -> list[str]:
     from lxctool.lxd.client import Lxd
 
     alive = set()
-    for url in Lxd(lxd.socket_path).get("/1.0/instances", **{"all-projects": "true"}) or []:
-        path, _, query = url.partition("?project=")
-        alive.add(lxc_name(path.rsplit("/", 1)[-1], query or None))
+    from lxctool.lxd.paths import name_of_url, path, project_of_url
+
+    for url in Lxd(lxd.socket_path).get(path("instances"), **{"all-projects": "true"}) or []:
+        project = project_of_url(url)
+        alive.add(lxc_name(name_of_url(url), None if project == "default" else project))
     gone = [ifb for ifb, lxc in ours.items() if lxc not in alive]
     for ifb in gone:
         _run("ip", "link", "del", ifb, check=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
 from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout, Unsupported
+from lxctool.lxd.paths import path as api_path  # methods below have a parameter named path
 from lxctool.lxd.resources import ResourcesMixin
 from lxctool.lxd.transport import HttpsTransport, UnixTransport
 
@@ -199,10 +200,16 @@ class Lxd(ResourcesMixin):
         """Raise DaemonUnreachable when the daemon does not answer."""
         self.server()
 
+    def require_project(self) -> None:
+        """NotFound (exit 2) when this connection's project does not exist on the daemon."""
+        if self.project and self.get_or_none(api_path("projects", self.project)) is None:
+            raise NotFound(f"--project: no LXD project named {self.project!r}; "
+                           f"use one of: {', '.join(self.projects())}")
+
     # -- instances ---------------------------------------------------------
     def instance(self, name: str) -> dict[str, Any] | None:
         """The instance's record, or None."""
-        return self.get_or_none(f"/1.0/instances/{name}")
+        return self.get_or_none(api_path("instances", name))
 
     def require_instance(self, name: str) -> dict[str, Any]:
         """The instance's record; NotFound when there is none."""
@@ -214,29 +221,29 @@ class Lxd(ResourcesMixin):
 
     def instances_full(self) -> list[dict[str, Any]]:
         """Every instance with its state, in one request (recursion=2)."""
-        return self.get("/1.0/instances", recursion=2) or []
+        return self.get(api_path("instances"), recursion=2) or []
 
     def instance_state(self, name: str) -> dict[str, Any]:
         """GET the instance's state (status, pid, processes, cpu, memory, network)."""
-        return self.get(f"/1.0/instances/{name}/state")
+        return self.get(api_path("instances", name, "state"))
 
     def create_instance(self, body: dict[str, Any]) -> None:
         """POST /1.0/instances and wait (on self.target's member when one is set)."""
-        self.call("POST", "/1.0/instances", body=body,
+        self.call("POST", api_path("instances"), body=body,
                   params={"target": self.target} if self.target else None)
 
     def set_state(self, name: str, action: str, *, force: bool = False, timeout: int = 30) -> None:
         """start / stop / restart / freeze / unfreeze."""
-        self.call("PUT", f"/1.0/instances/{name}/state",
+        self.call("PUT", api_path("instances", name, "state"),
                   body={"action": action, "force": force, "timeout": timeout})
 
     def patch_instance(self, name: str, body: dict[str, Any]) -> None:
         """PATCH config/devices of an instance (applies live where LXD can)."""
-        self.call("PATCH", f"/1.0/instances/{name}", body=body)
+        self.call("PATCH", api_path("instances", name), body=body)
 
     def delete_instance(self, name: str) -> None:
         """DELETE the instance (must be stopped)."""
-        self.call("DELETE", f"/1.0/instances/{name}")
+        self.call("DELETE", api_path("instances", name))
 
     def exec(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
              timeout: float | None = None, cwd: str | None = None) -> ExecResult:
@@ -245,7 +252,7 @@ class Lxd(ResourcesMixin):
                                 "record-output": True, "environment": env or {}}
         if cwd:
             body["cwd"] = cwd
-        status, raw = self.raw("POST", f"/1.0/instances/{name}/exec", body=body)
+        status, raw = self.raw("POST", api_path("instances", name, "exec"), body=body)
         doc = json.loads(raw)
         if doc.get("type") == "error":
             raise ApiError(doc.get("error_code", status), doc.get("error", ""), "exec")
@@ -269,13 +276,13 @@ class Lxd(ResourcesMixin):
 
     def push_file(self, name: str, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write a file inside the container."""
-        self.call("POST", f"/1.0/instances/{name}/files", params={"path": path}, data=data,
+        self.call("POST", api_path("instances", name, "files"), params={"path": path}, data=data,
                   headers={"Content-Type": "application/octet-stream", "X-LXD-type": "file",
                            "X-LXD-mode": f"{mode:04o}", "X-LXD-write": "overwrite"})
 
     def pull_file(self, name: str, path: str) -> bytes:
         """Read a file from inside the container."""
-        status, data = self.raw("GET", f"/1.0/instances/{name}/files", params={"path": path})
+        status, data = self.raw("GET", api_path("instances", name, "files"), params={"path": path})
         if status >= 400:
             raise ApiError(status, data.decode(errors="replace")[:200], f"file {path}")
         return data
@@ -285,7 +292,7 @@ class Lxd(ResourcesMixin):
         conn = self.transport.connection(self.timeout)
         try:
             self.requests += 1
-            conn.request("GET", self._url(f"/1.0/images/{fingerprint}/export", None))
+            conn.request("GET", self._url(api_path("images", fingerprint, "export"), None))
             resp = conn.getresponse()
             if resp.status >= 400:
                 raise ApiError(resp.status, resp.read().decode(errors="replace")[:200], "image export")

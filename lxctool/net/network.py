@@ -22,6 +22,7 @@ from lxctool.host import firewall
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
 from lxctool.core.errors import NotFound, PreflightError, SpecError
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.paths import name_of_url, path
 
 PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 PRIVATE_TEXT = "an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 with a prefix of /8 to /29"
@@ -216,8 +217,7 @@ def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:
     insts: list[str] = []
     profs: list[str] = []
     for url in net.get("used_by") or []:
-        path = url.split("?")[0]
-        (insts if path.startswith("/1.0/instances/") else profs).append(path.rsplit("/", 1)[-1])
+        (insts if url.startswith("/1.0/instances/") else profs).append(name_of_url(url))
     return insts, profs
 
 
@@ -234,7 +234,7 @@ def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
         inst = lxd.require_instance(inst_name)
         devices = {d: v for d, v in (inst.get("devices") or {}).items()
                    if not (v.get("type") == "nic" and v.get("network") == name)}
-        lxd.call("PUT", f"/1.0/instances/{inst_name}",
+        lxd.call("PUT", path("instances", inst_name),
                  body={**{k: inst[k] for k in ("config", "profiles", "ephemeral", "description")},
                        "devices": devices})
     lxd.delete_network(name)

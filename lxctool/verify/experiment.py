@@ -88,6 +88,9 @@ def load(path: Path, host_cpus: int) -> Experiment:
         errors.append(f"{label('fixed')}: a mapping of limit names to values")
         fixed_raw = {}
     fixed = parse_limits(fixed_raw, lambda k: label(f"fixed.{k}"), errors)
+    from lxctool.core.names import check_image
+
+    errors += check_image(str(data.get("image", "busybox")), label("image"))
     if errors:
         raise SpecError(errors)
     return Experiment(name=path.stem, description=str(data.get("description", "")), limit=str(limit),
