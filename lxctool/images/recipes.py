@@ -21,7 +21,10 @@ from lxctool.core.errors import SpecError
 BUILTIN_BASES = ("busybox", "debootstrap")
 RECIPE_KEYS = ("description", "base", "debootstrap", "packages", "files", "commands", "services",
                "readiness", "properties")
-FILE_KEYS = ("path", "content", "source", "mode", "owner")
+FILE_KEYS = ("path", "content", "source", "mode", "owner", "setuid")
+SPECIAL_BITS = 0o7000  # setuid, setgid, sticky: only with `setuid: true` on the file
+MODE_ACCEPTED = ("an octal mode 0000-0777 like \"0755\" (4000/2000/1000, setuid/setgid/sticky, "
+                 "only with setuid: true on the same file)")
 DEBOOTSTRAP_KEYS = ("suite", "variant")
 VARIANTS = ("minbase", "buildd", "fakechroot")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?([=/][A-Za-z0-9.+~:\-]+)?$")
@@ -99,7 +102,14 @@ def load_recipe(name_or_path: str, _seen: tuple[str, ...] = ()) -> Recipe:
         raise SpecError(f"NAME: no recipe {name_or_path!r}; use one of: {', '.join(recipe_names())} "
                         f"(files in {paths.data_dir('images')}) or a path to a .yaml file")
     label = path.name
-    text = path.read_text()
+    try:
+        raw = path.read_bytes()
+        if b"\0" in raw:
+            raise ValueError("holds NUL bytes (a binary file)")
+        text = raw.decode("utf-8")
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).split(":")[0]
+        raise SpecError(f"{label}: cannot read the recipe: {reason}; a recipe is UTF-8 YAML text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -229,19 +239,63 @@ def _files(label: str, folder: Path, items: Any, errors: list[str]) -> list[File
         if ("content" in f) == ("source" in f):
             errors.append(f"{where}: give exactly one of content or source")
         content = str(f.get("content", ""))
+        if "\0" in content:
+            errors.append(f"{where}.content: holds a NUL character; only text can be placed")
         if "source" in f:
-            src = folder / str(f["source"])
-            if src.is_file():
-                content = src.read_text()
-            else:
-                errors.append(f"{where}.source: {src} does not exist (a path relative to the recipe)")
-        try:
-            mode = int(str(f.get("mode", "0644")), 8)
-        except ValueError:
-            errors.append(f"{where}.mode: {f.get('mode')!r} is not an octal mode like \"0755\"")
-            mode = 0o644
+            content = _source_text(where, folder, f["source"], errors)
+        mode = _mode(where, f, errors)
         owner = str(f.get("owner", ""))
         if owner and not OWNER_RE.match(owner):
             errors.append(f"{where}.owner: {owner!r} is not USER, USER:GROUP or UID:GID")
         out.append(FileSpec(str(f.get("path")), content, mode, owner))
     return out
+
+
+def _source_text(where: str, folder: Path, source: Any, errors: list[str]) -> str:
+    """The text of a file beside the recipe; anything outside its folder (after symlinks) is refused.
+
+    A recipe is often copied from someone else: `source: /etc/shadow` or a symlink pointing out
+    must not copy the building host's files into an image that is then exported and shared.
+    """
+    home = folder.resolve()
+    raw = str(source)
+    src = (folder / raw).resolve()
+    if Path(raw).is_absolute() or not src.is_relative_to(home):
+        errors.append(f"{where}.source: {raw!r} is outside the recipe's folder {home}; "
+                      "use a file in that folder (symlinks are followed before the check)")
+        return ""
+    if not src.is_file():
+        errors.append(f"{where}.source: {raw!r} does not exist in {home} (a path relative to the recipe)")
+        return ""
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        errors.append(f"{where}.source: {raw!r} cannot be read: {exc.strerror}")
+        return ""
+    if b"\0" in data:
+        errors.append(f"{where}.source: {raw!r} holds NUL bytes (a binary file); only text files can be placed")
+        return ""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        errors.append(f"{where}.source: {raw!r} is not UTF-8 text (byte {exc.start}); "
+                      "only text files can be placed")
+        return ""
+
+
+def _mode(where: str, f: dict[str, Any], errors: list[str]) -> int:
+    """The file's permission mode; setuid/setgid/sticky bits only when the file says setuid: true."""
+    raw = f.get("mode", "0644")
+    allow_special = f.get("setuid", False)
+    if not isinstance(allow_special, bool):
+        errors.append(f"{where}.setuid: {allow_special!r} is not true or false")
+        allow_special = False
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not re.fullmatch(r"[0-7]{1,4}", text):
+        errors.append(f"{where}.mode: {raw!r} is not {MODE_ACCEPTED}")
+        return 0o644
+    mode = int(text, 8)
+    if mode & SPECIAL_BITS and not allow_special:
+        errors.append(f"{where}.mode: {text} sets setuid/setgid/sticky bits ({mode & SPECIAL_BITS:04o}); "
+                      "add setuid: true to this file if that is meant")
+    return mode
