@@ -102,11 +102,13 @@ def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
 
 
 def _report(exc: LxctoolError) -> None:
+    from lxctool.core.redact import redact_text  # the last door: no URL password in any error line
+
     lines = getattr(exc, "errors", None) or [exc.message]
     for line in lines:
-        click.echo(f"lxctool: error: {line}", err=True)
+        click.echo(f"lxctool: error: {redact_text(line)}", err=True)
     if exc.hint:
-        click.echo(f"lxctool: hint: {exc.hint}", err=True)
+        click.echo(f"lxctool: hint: {redact_text(exc.hint)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("lxctool: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        from lxctool.core.redact import redact_text
+
+        setattr(exc, "message", redact_text(exc.message))  # click echoes bad option values back
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:

@@ -89,6 +89,12 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
         raise SpecError("--watch: redraws a table on the terminal; use it without --plot and --format")
     if plot_path and not plot_path.lower().endswith(".png"):
         raise SpecError(f"--plot: {plot_path!r} is not a .png file name; use e.g. usage.png")
+    if plot_path:
+        import os
+
+        folder = os.path.dirname(os.path.abspath(plot_path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # refuse before sampling
+            raise SpecError(f"--plot: folder {folder} does not exist or is not writable; create it first")
     selected = select(app.lxd, list(names))
     if watch:
         _watch(app, selected, seconds, n, explain)

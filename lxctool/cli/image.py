@@ -8,7 +8,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
-from lxctool.cli.params import CONTAINER, IMAGE, recipe_ref
+from lxctool.cli.params import CONTAINER, IMAGE, finite, recipe_ref
 
 LIST_COLUMNS = ["alias", "recipe", "fingerprint", "size_bytes", "built_at", "status"]
 
@@ -65,8 +65,12 @@ def delete(app: App, name: str) -> None:
     """Delete image alias NAME and its image (containers made from it keep running)."""
     from lxctool.images.ops import delete_image
 
-    fingerprint = delete_image(app.lxd, name)
-    click.echo(f"lxctool: deleted image {name} ({fingerprint[:12]})", err=True)
+    fingerprint, others = delete_image(app.lxd, name)
+    if others:
+        click.echo(f"lxctool: deleted alias {name} only: image {fingerprint[:12]} stays for alias(es) "
+                   f"{', '.join(others)}", err=True)
+    else:
+        click.echo(f"lxctool: deleted image {name} ({fingerprint[:12]})", err=True)
 
 
 @image.command()
@@ -97,7 +101,7 @@ def import_cmd(app: App, file: str, alias: str | None, fmt: str) -> None:
 
 @image.command()
 @click.argument("container", callback=CONTAINER)
-@click.option("--timeout", type=click.FloatRange(min=0), default=120, show_default=True,
+@click.option("--timeout", type=float, default=120, show_default=True, callback=finite(0, 86400),
               help="Seconds to keep trying.")
 @format_option
 @pass_app

@@ -10,7 +10,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
-from lxctool.cli.params import CONTAINER, IMAGE, NETWORK, env_pairs, profile_ref
+from lxctool.cli.params import CONTAINER, IMAGE, NETWORK, env_pairs, finite, profile_ref
 
 LIST_COLUMNS = ["name", "state", "ipv4", "limits", "processes", "memory_bytes"]
 
@@ -62,7 +62,7 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
               help="Fixed IPv4 (default: DHCP): ADDR for the first network, NET=ADDR for another.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until it has its IPv4 and its image's readiness check passes.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+@click.option("--timeout", type=float, default=60, show_default=True, callback=finite(1, 86400),
               help="Seconds to wait for the IPv4 (the readiness check gets at least 180).")
 @click.option("--build", "build_image", is_flag=True,
               help="Build the image from its recipe first when it is missing or its recipe changed.")

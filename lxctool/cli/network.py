@@ -10,7 +10,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
-from lxctool.cli.params import NETWORK
+from lxctool.cli.params import NETWORK, finite
 
 
 @click.group()
@@ -135,7 +135,7 @@ def net() -> None:
 @click.option("--outside", "outside", multiple=True, metavar="ADDR[:PORT]",
               help="An address outside every bridge (e.g. in a host network namespace) that isolated "
                    "containers must NOT reach; the host must reach it (the positive control).")
-@click.option("--timeout", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+@click.option("--timeout", type=float, default=2.0, show_default=True, callback=finite(0.5, 600),
               help="Seconds one probe waits for an answer.")
 @format_option
 @pass_app
@@ -152,6 +152,13 @@ def check(app: App, names: tuple[str, ...], outside: tuple[str, ...], timeout: f
     from lxctool.report.render import render
 
     rows = run_check(app.lxd, list(names), list(outside), timeout)
+    if not rows:
+        # exit 2, not 3: no check ran, so nothing was found to differ (DESIGN.md: 3 is "a check ran
+        # and found a difference"); a script must not read "0 probes" as "isolation proven"
+        from lxctool.core.errors import PreflightError
+
+        raise PreflightError("NETWORK: nothing to check: no running containers on "
+                             f"{', '.join(names) or 'any lxctool network'}; launch some first")
     emit(render(rows, ["source", "target", "probe", "expected", "observed", "control", "verdict"], fmt))
     bad = [r for r in rows if r["verdict"] != "ok"]
     if bad:

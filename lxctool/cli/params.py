@@ -80,3 +80,19 @@ def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     if errors:
         raise SpecError(errors)
     return value
+
+
+def finite(low: float, high: float) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A float option refusing nan, inf and anything outside [low, high] (click's FloatRange lets nan by)."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        from lxctool.core.errors import SpecError
+        from lxctool.core.units import UnitError, finite_number
+
+        try:
+            return finite_number(value, param.opts[0], low, high)
+        except UnitError as exc:
+            raise SpecError(str(exc)) from None
+
+    return callback

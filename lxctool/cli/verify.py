@@ -12,7 +12,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
-from lxctool.cli.params import CONTAINER
+from lxctool.cli.params import CONTAINER, finite
 
 
 def _sigterm_as_interrupt() -> None:
@@ -32,7 +32,7 @@ def _sigterm_as_interrupt() -> None:
 @click.argument("name", callback=CONTAINER)
 @click.option("--only", metavar="KINDS",
               help="Comma-separated: cpu, memory, processes, disk-io, disk-size, net (default: all configured).")
-@click.option("--duration", type=float, default=5.0, show_default=True, metavar="S",
+@click.option("--duration", type=float, default=5.0, show_default=True, metavar="S", callback=finite(0.5, 600),
               help="Seconds of load per CPU measurement; disk and network transfers are sized to last about this long.")
 @format_option
 @pass_app

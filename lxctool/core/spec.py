@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -42,14 +43,16 @@ class Limits:
 
 
 def _positive_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a whole number; use a whole number of at least 1")
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        raise UnitError(f"{value!r} is not a whole number; use a whole number of at least 1") from None
+    what = f"use a whole number from 1 to {units.PIDS_MAX}"
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"-?\d{1,12}", text, flags=re.ASCII):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise UnitError(f"{shown} is not a whole number; {what}")
+    n = int(text)
     if n < 1:
-        raise UnitError(f"{value!r} must be at least 1")
+        raise UnitError(f"{text!r} must be at least 1; {what}")
+    if n > units.PIDS_MAX:
+        raise UnitError(f"{text!r} is above the kernel's PID_MAX_LIMIT; {what}")
     return n
 
 

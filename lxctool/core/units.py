@@ -6,8 +6,10 @@ Network rates are bits per second (kbit, Mbit, Gbit); disk rates bytes per secon
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 SIZE_UNITS: dict[str, int] = {
     "B": 1,
@@ -22,6 +24,18 @@ RATE_UNITS: dict[str, int] = {
 RATE_ACCEPTED = "bits per second as N with bit, kbit, Mbit or Gbit (e.g. 10Mbit)"
 DISK_RATE_ACCEPTED = "bytes per second with a size unit (e.g. 10MB) or an operation rate like 100iops"
 
+# The largest size or rate anything downstream holds: LXD and the kernel store them as int64.
+INT64_MAX = 2**63 - 1
+# tc (iproute2 6.1 on kernel 6.x here) counts rates in whole bytes per second: it refuses a rate
+# below 8bit and silently rounds 100bit down to 96bit; below ~200bit/s a tbf cuts its burst under
+# one frame. htb (LXD's limits.ingress) keeps a burst of >= 1000 bytes up to 4Gbit but reads back
+# "burst 0b" from 8Gbit, i.e. it no longer shapes. So rates are 8kbit to 4Gbit, in whole bytes.
+RATE_MIN_BITS = 8_000
+RATE_MAX_BITS = 4 * 10**9
+CPU_NUMBER_LIMIT = 8192  # the kernel's largest NR_CPUS
+PIDS_MAX = 4_194_304  # the kernel's PID_MAX_LIMIT: pids.max above it means nothing
+CFS_PERIOD_RANGE_US = (1_000, 1_000_000)  # the kernel's cpu.cfs_period_us bounds
+
 CPU_PERIOD_US = 100_000
 _NUM = r"(\d+(?:\.\d+)?)"
 
@@ -35,17 +49,41 @@ def parse_size(text: str | int) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
     else:
-        m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+        m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text), flags=re.ASCII)
         if not m or (m.group(2) and m.group(2) not in SIZE_UNITS):
-            raise UnitError(f"{text!r} is not a size; use {SIZE_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} is not a size; use {SIZE_ACCEPTED}")
         number, unit = m.group(1), m.group(2) or "B"
-        value_f = float(number) * SIZE_UNITS[unit]
-        if value_f != int(value_f):
-            raise UnitError(f"{text!r} is not a whole number of bytes; use {SIZE_ACCEPTED}")
-        value = int(value_f)
+        exact = Decimal(number) * SIZE_UNITS[unit]  # Decimal: 1.1MB is exactly 1100000 bytes
+        if exact != exact.to_integral_value():
+            raise UnitError(f"{_shown(text)} is not a whole number of bytes; use {SIZE_ACCEPTED}")
+        if exact > INT64_MAX:
+            raise UnitError(f"{_shown(text)} is larger than LXD can hold (2^63-1 bytes); use {SIZE_ACCEPTED}")
+        value = int(exact)
     if value <= 0:
-        raise UnitError(f"{text!r} must be greater than zero; use {SIZE_ACCEPTED}")
+        raise UnitError(f"{_shown(text)} must be greater than zero; use {SIZE_ACCEPTED}")
+    if value > INT64_MAX:
+        raise UnitError(f"{_shown(text)} is larger than LXD can hold (2^63-1 bytes); use {SIZE_ACCEPTED}")
     return value
+
+
+def _shown(text: object) -> str:
+    """The value as the user gave it, cut short: a 10,000-digit number makes a one-line error too."""
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def finite_number(value: object, field: str, low: float, high: float, *, integer: bool = False) -> float:
+    """A real number in [low, high] (nan, inf and 1e308 refused); UnitError naming the field otherwise."""
+    what = f"a {'whole ' if integer else ''}number from {low:g} to {high:g}"
+    if isinstance(value, bool):
+        raise UnitError(f"{field}: {value!r} is not a number; use {what}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise UnitError(f"{field}: {_shown(value)} is not a number; use {what}") from None
+    if not math.isfinite(number) or not low <= number <= high or (integer and number != int(number)):
+        raise UnitError(f"{field}: {_shown(value)} is out of range; use {what}")
+    return number
 
 
 def _format_exact(value: int, units: dict[str, int], base_unit: str) -> str:
@@ -76,14 +114,20 @@ def human_size(value: int | None) -> str:
 
 
 def parse_bit_rate(text: str) -> int:
-    """Parse a network rate like '10Mbit' into bits per second."""
-    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", str(text))
+    """Parse a network rate like '10Mbit' into bits per second (8kbit to 4Gbit, whole bytes: tc's range)."""
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", str(text), flags=re.ASCII)
     if not m or m.group(2) not in RATE_UNITS:
-        raise UnitError(f"{text!r} is not a network rate; use {RATE_ACCEPTED}")
-    value_f = float(m.group(1)) * RATE_UNITS[m.group(2)]
-    if value_f <= 0 or value_f != int(value_f):
-        raise UnitError(f"{text!r} must be a positive whole number of bits; use {RATE_ACCEPTED}")
-    return int(value_f)
+        raise UnitError(f"{_shown(text)} is not a network rate; use {RATE_ACCEPTED}")
+    exact = Decimal(m.group(1)) * RATE_UNITS[m.group(2)]
+    if exact <= 0 or exact != exact.to_integral_value():
+        raise UnitError(f"{_shown(text)} must be a positive whole number of bits; use {RATE_ACCEPTED}")
+    if not RATE_MIN_BITS <= exact <= RATE_MAX_BITS:
+        raise UnitError(f"{_shown(text)} is outside what tc can shape here: use 8kbit to 4Gbit (tc counts "
+                        "whole bytes per second and refuses under 8bit; htb stops shaping from 8Gbit)")
+    if exact % 8:
+        raise UnitError(f"{_shown(text)} is not a whole number of bytes per second, which tc would round "
+                        f"down silently; use a multiple of 8bit such as {int(exact) // 8 * 8}bit")
+    return int(exact)
 
 
 def format_bit_rate(value: int) -> str:
@@ -106,15 +150,15 @@ class DiskRate:
 def parse_disk_rate(text: str) -> DiskRate:
     """Parse '10MB' (bytes/s) or '100iops'."""
     s = str(text).strip()
-    m = re.fullmatch(r"(\d+)\s*iops", s)
+    m = re.fullmatch(r"(\d+)\s*iops", s, flags=re.ASCII)
     if m:
-        if int(m.group(1)) <= 0:
-            raise UnitError(f"{text!r} must be greater than zero; use {DISK_RATE_ACCEPTED}")
+        if not 0 < int(m.group(1)) <= INT64_MAX:
+            raise UnitError(f"{_shown(text)} must be greater than zero; use {DISK_RATE_ACCEPTED}")
         return DiskRate(int(m.group(1)), iops=True)
     try:
         return DiskRate(parse_size(s))
     except UnitError:
-        raise UnitError(f"{text!r} is not a disk rate; use {DISK_RATE_ACCEPTED}") from None
+        raise UnitError(f"{_shown(text)} is not a disk rate; use {DISK_RATE_ACCEPTED}") from None
 
 
 @dataclass(frozen=True)
@@ -157,15 +201,21 @@ def parse_allowance(text: str) -> Allowance:
     if m:
         pct = int(m.group(1))
         if not 1 <= pct <= 100:
-            raise UnitError(f"{text!r} is out of range; use {ALLOWANCE_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} is out of range; use {ALLOWANCE_ACCEPTED}")
         return Allowance(percent=pct)
     m = re.fullmatch(_NUM + r"ms/" + _NUM + r"ms", s)
     if m:
-        quota, period = round(float(m.group(1)) * 1000), round(float(m.group(2)) * 1000)
+        quota, period = round(Decimal(m.group(1)) * 1000), round(Decimal(m.group(2)) * 1000)
         if quota < 1000 or period < 1000:
-            raise UnitError(f"{text!r}: quota and period must be at least 1ms; use {ALLOWANCE_ACCEPTED}")
+            raise UnitError(f"{_shown(text)}: quota and period must be at least 1ms; use {ALLOWANCE_ACCEPTED}")
+        lo, hi = CFS_PERIOD_RANGE_US
+        if not lo <= period <= hi:
+            raise UnitError(f"{_shown(text)}: the period must be 1ms to 1000ms (the kernel's CFS period "
+                            f"range); use {ALLOWANCE_ACCEPTED}")
+        if quota > period * 1024:
+            raise UnitError(f"{_shown(text)}: a quota of over 1024 periods is no limit; use {ALLOWANCE_ACCEPTED}")
         return Allowance(quota_us=quota, period_us=period)
-    raise UnitError(f"{text!r} is not a CPU allowance; use {ALLOWANCE_ACCEPTED}")
+    raise UnitError(f"{_shown(text)} is not a CPU allowance; use {ALLOWANCE_ACCEPTED}")
 
 
 @dataclass(frozen=True)
@@ -200,13 +250,16 @@ def parse_cpuset(text: str) -> tuple[int, ...]:
     """Parse a cpuset list like '0-1,3' into sorted CPU numbers."""
     cpus: set[int] = set()
     for part in str(text).split(","):
-        m = re.fullmatch(r"\s*(\d+)(?:-(\d+))?\s*", part)
+        m = re.fullmatch(r"\s*(\d{1,9})(?:-(\d{1,9}))?\s*", part, flags=re.ASCII)
         if not m:
-            raise UnitError(f"{text!r} is not a CPU set; use {CPU_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} is not a CPU set; use {CPU_ACCEPTED}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi >= CPU_NUMBER_LIMIT:  # checked before range(): '0-99999999999' must not fill memory
+            raise UnitError(f"{_shown(text)}: CPU {hi} is beyond any host (at most {CPU_NUMBER_LIMIT - 1}); "
+                            f"use {CPU_ACCEPTED}")
         if hi < lo:
-            raise UnitError(f"{text!r}: range {part.strip()} runs backwards; use {CPU_ACCEPTED}")
+            raise UnitError(f"{_shown(text)}: range {part.strip()} runs backwards; use {CPU_ACCEPTED}")
         cpus.update(range(lo, hi + 1))
     return tuple(sorted(cpus))
 
@@ -230,19 +283,23 @@ def format_cpuset(cpus: tuple[int, ...] | list[int]) -> str:
 def parse_cpu(text: str | int) -> CpuSpec:
     """Parse --cpu: 'N' count, '0-1'/'0,2' pinned set, '0.5' hard quota in CPUs (docker --cpus)."""
     s = str(text).strip()
-    if re.fullmatch(r"-?\d+", s):
-        n = int(s)
+    if re.fullmatch(r"-?\d+", s, flags=re.ASCII):
+        n = int(s) if len(s) < 12 else CPU_NUMBER_LIMIT + 1
+        if n > CPU_NUMBER_LIMIT:
+            raise UnitError(f"{_shown(text)} is more CPUs than any host has; use {CPU_ACCEPTED}")
         if n < 1:
-            raise UnitError(f"{text!r} must be at least 1; use {CPU_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} must be at least 1; use {CPU_ACCEPTED}")
         return CpuSpec(count=n)
-    if re.fullmatch(r"-?\d*\.\d+", s):
-        cpus = float(s)
+    if re.fullmatch(r"-?\d*\.\d+", s, flags=re.ASCII):
+        cpus = Decimal(s)  # not float: a 400-digit value would be inf and overflow round()
         if cpus <= 0:
-            raise UnitError(f"{text!r} must be greater than zero; use {CPU_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} must be greater than zero; use {CPU_ACCEPTED}")
         quota = round(cpus * CPU_PERIOD_US)
         if quota < 1000:
-            raise UnitError(f"{text!r} is below 0.01 CPU; use {CPU_ACCEPTED}")
+            raise UnitError(f"{_shown(text)} is below 0.01 CPU; use {CPU_ACCEPTED}")
+        if cpus > CPU_NUMBER_LIMIT:
+            raise UnitError(f"{_shown(text)} is more CPUs than any host has; use {CPU_ACCEPTED}")
         return CpuSpec(quota=Allowance(quota_us=quota, period_us=CPU_PERIOD_US))
     if re.fullmatch(r"[\d,\- ]+", s) and ("-" in s or "," in s):
         return CpuSpec(cpuset=parse_cpuset(s))
-    raise UnitError(f"{text!r} is not a CPU value; use {CPU_ACCEPTED}")
+    raise UnitError(f"{_shown(text)} is not a CPU value; use {CPU_ACCEPTED}")

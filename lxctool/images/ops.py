@@ -56,14 +56,17 @@ def require_image(lxd: Lxd, name: str) -> dict[str, Any]:
     return img
 
 
-def delete_image(lxd: Lxd, name: str) -> str:
-    """Remove alias NAME and its image when no other alias points to it; return the fingerprint."""
+def delete_image(lxd: Lxd, name: str) -> tuple[str, list[str]]:
+    """Remove alias NAME, and its image when no other alias points to it.
+
+    Returns (fingerprint, the other aliases that keep the image); an empty list means the image went too.
+    """
     img = require_image(lxd, name)
     lxd.delete_alias(name)
     others = [a["name"] for a in img.get("aliases") or [] if a["name"] != name]
     if not others:
         lxd.delete_image(img["fingerprint"])
-    return str(img["fingerprint"])
+    return str(img["fingerprint"]), others
 
 
 def export_image(lxd: Lxd, name: str, dest: str) -> int:

@@ -126,7 +126,12 @@ class Lxd(ResourcesMixin):
             except socket.timeout:
                 self.close()
                 raise Timeout(f"LXD did not answer {method} {path} within {self.timeout:.0f}s") from None
-            except (ssl.SSLError, OSError) as exc:  # TLS refused, no route, unknown host
+            except http.client.HTTPException as exc:  # something answered, but not in HTTP
+                self.close()
+                raise DaemonUnreachable(f"{self.where} answered something that is not LXD's HTTP API "
+                                        f"({type(exc).__name__}); is LXCTOOL_SOCKET right?",
+                                        hint=START_HINT if self.is_local else None) from None
+            except (ssl.SSLError, OSError) as exc:  # TLS refused, no route, unknown host, not a socket
                 self.close()
                 raise self._unreachable(exc) from None
         raise AssertionError("unreachable")
@@ -145,6 +150,8 @@ class Lxd(ResourcesMixin):
             doc = json.loads(raw) if raw else {}
         except ValueError:
             raise LxdError(f"LXD answered {path} with something that is not JSON") from None
+        if not isinstance(doc, dict):
+            raise LxdError(f"LXD answered {path} with JSON that is not an LXD response")
         if status == 403 and not self.is_local:
             raise ApiError(403, f"{self.where} does not trust this client ({doc.get('error', 'forbidden')})",
                            path)

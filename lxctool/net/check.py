@@ -188,6 +188,11 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
                 if (n.get("config") or {}).get("ipv4.address") not in (None, "none", "auto")}
     probes = expected_probes(nets, members, [a.split(":")[0] for a in outside])
     ports = {a.split(":")[0]: int(a.split(":")[1]) for a in outside if ":" in a}
+    if not probes:  # refused before any listener starts (exit 2: no check ran, see cli/network.py)
+        from lxctool.core.errors import PreflightError
+
+        raise PreflightError("NETWORK: nothing to check: no running containers on "
+                             f"{', '.join(names) or 'any lxctool network'}; launch some first")
     servers = {net: _host_listener(gw) for net, gw in gateways.items()}
     pids = _start_listeners(lxd, [m.name for m in members])
     local = threading.local()

@@ -19,16 +19,19 @@ CSV_COLUMNS = ["time", "name", "kind", "state", "processes", "tasks", "threads",
                "net_rx_bytes_per_s", "net_tx_bytes_per_s", "ipv4", "processes_in_containers"]
 
 
+MAX_INTERVAL_S = 86_400     # a day between samples; time.sleep overflows on 1e308
+MAX_SAMPLES = 10**9
+
+
 def positive(value: str, option: str, kind: type = float) -> Any:
-    """Parse a positive number for an option; SpecError (exit 2) naming the option otherwise."""
-    what = "a whole number greater than zero (e.g. 5)" if kind is int else "seconds greater than zero (e.g. 1 or 0.5)"
+    """Parse a positive, finite, sane number for an option; SpecError (exit 2) naming the option otherwise."""
+    integer = kind is int
+    low, high = (1, MAX_SAMPLES) if integer else (0.001, MAX_INTERVAL_S)
     try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise SpecError(f"{option}: {value!r} is not a number; use {what}") from None
-    if not number > 0 or number != number or number == float("inf"):
-        raise SpecError(f"{option}: {value!r} must be greater than zero; use {what}")
-    return number
+        number = units.finite_number(value, option, low, high, integer=integer)
+    except units.UnitError as exc:
+        raise SpecError(str(exc)) from None
+    return int(number) if integer else number
 
 
 def select(lxd: Lxd, names: list[str]) -> list[str] | None:

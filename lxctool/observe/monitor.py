@@ -14,6 +14,7 @@ from typing import Callable
 
 from lxctool.observe.compare import samples
 from lxctool.core.errors import LxctoolError, SpecError
+from lxctool.core.redact import redact_text, redact_url, split_credentials
 from lxctool.report.export import influx_lines
 from lxctool.lxd.client import Lxd
 
@@ -33,9 +34,9 @@ def parse_url(url: str) -> str:
     try:
         parsed.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise SpecError(f"--influx-url: {url!r} has an invalid port; use {URL_ACCEPTED}") from None
+        raise SpecError(f"--influx-url: {redact_url(url)!r} has an invalid port; use {URL_ACCEPTED}") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
-        raise SpecError(f"--influx-url: {url!r} is not a valid URL; use {URL_ACCEPTED}")
+        raise SpecError(f"--influx-url: {redact_url(url)!r} is not a valid URL; use {URL_ACCEPTED}")
     return url.strip().rstrip("/")
 
 
@@ -50,13 +51,22 @@ class Influx:
     """A tiny InfluxDB 1.x client over urllib: ping, create database, write, query."""
 
     def __init__(self, url: str, database: str, timeout: float = 5.0) -> None:
-        self.url = parse_url(url)
+        # user:password from the URL become a Basic auth header (InfluxDB 1.x accepts it), so the
+        # URL kept and shown everywhere holds no secret
+        self.url, credentials = split_credentials(parse_url(url))
+        self._auth = None
+        if credentials is not None:
+            import base64
+
+            self._auth = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
         self.database = check_database(database)
         self.timeout = timeout
 
     def _request(self, path: str, params: dict[str, str], data: bytes | None = None) -> bytes:
         req = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}", data=data,
                                      method="POST" if data is not None else "GET")
+        if self._auth:
+            req.add_header("Authorization", self._auth)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.read()
@@ -65,7 +75,7 @@ class Influx:
             raise InfluxError(f"InfluxDB at {self.url} refused {path}: HTTP {exc.code} {body}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise InfluxError(f"InfluxDB at {self.url} is not answering ({reason})") from None
+            raise InfluxError(f"InfluxDB at {self.url} is not answering ({redact_text(str(reason))})") from None
 
     def ping(self) -> None:
         """Raise InfluxError unless the server answers /ping."""
