@@ -65,8 +65,10 @@ def _ensure_volume(ctx: Any, op: Op) -> None:
 
 def _remove_half_created(lxd: Any, name: str, exc: BaseException) -> None:
     try:
-        lxd.delete_instance(name)
-        progress(f"{name} could not start ({exc}); removed the container it had created")
+        if not lxd.remove_instance(name):  # fresh connection; waits for LXD's own stop after a failed start
+            raise LxdError("LXD still has it after 60s")
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"could not start ({exc})"
+        progress(f"{name}: {why}; removed the container this run had created")
     except LxdError as cleanup_exc:
         progress(f"{name} could not start and could not be removed ({cleanup_exc}); "
                  f"`lxctool delete --force {name}` removes it")

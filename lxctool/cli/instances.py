@@ -96,6 +96,10 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
     nets = list(networks) or ["lxctool0"]
     attachments = parse_attachments(nets, list(ips), errors)
     published = parse_publish(list(publish), errors)
+    from lxctool.core.spec import check_floors, option_label
+    from lxctool.images.recipes import image_family
+
+    errors += check_floors(limits, image_family(image), option_label)  # measured minimum to start
     if errors:
         raise SpecError(errors)
     if limits.cpu_allowance is not None and not limits.cpu_allowance.hard:
@@ -216,6 +220,13 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
     if new.is_empty():
         emit(_limits_table(gather(app.lxd, name), fmt))
         return
+    from lxctool.core.spec import option_label
+    from lxctool.observe.headroom import below_current_use
+
+    inst = app.lxd.require_instance(name)
+    errors = below_current_use(inst, app.lxd.instance_state(name), new, option_label)
+    if errors:  # floors and current use: refused before LXD sees the change
+        raise SpecError(errors)
     _, ops = prepare_limits(app.lxd, name, new, app.caps)
     unchanged = all(op.kind == OpKind.NOOP for op in ops)
     if dry_run and (fmt == "json" or not unchanged):

@@ -130,6 +130,43 @@ def check_limits_for_host(limits: Limits, host_cpus: int, label: Callable[[str],
     return errors
 
 
+@dataclass(frozen=True)
+class Floor:
+    """The smallest limits an image family starts with, as measured on this kind of host."""
+
+    memory: int
+    processes: int
+    memory_seen: str
+    processes_seen: str
+
+
+# Measured with scripts/measure-floors.sh (LXD 5.0.2, kernel 6.18, 2026-11-29): a try passes when
+# the container runs, gets its IPv4 and runs `true` through exec. Below these, LXD either fails
+# the start or leaves a container that never comes up; the floor is the lowest value that passed.
+FLOORS: dict[str, Floor] = {
+    "busybox": Floor(memory=2_500_000, processes=4,
+                     memory_seen="busybox started with 2300kB and 2500kB, not with 2100kB",
+                     processes_seen="busybox started with 4, not with 3"),
+    "debian": Floor(memory=22_000_000, processes=14,
+                    memory_seen="debian (systemd) started with 22MB, not with 20MB",
+                    processes_seen="debian (systemd) started with 14, not with 12"),
+}
+
+
+def check_floors(limits: Limits, family: str, label: Callable[[str], str]) -> list[str]:
+    """Errors for memory or process limits below what a FAMILY container needs to start here."""
+    floor = FLOORS.get(family, FLOORS["busybox"])
+    errors = []
+    if limits.memory is not None and limits.memory < floor.memory:
+        errors.append(f"{label('mem')}: {units.format_size(limits.memory)} is below what a {family} container "
+                      f"needs to start (measured here: {floor.memory_seen}); use at least "
+                      f"{units.format_size(floor.memory)}")
+    if limits.processes is not None and limits.processes < floor.processes:
+        errors.append(f"{label('processes')}: {limits.processes} is below what a {family} container needs "
+                      f"to start (measured here: {floor.processes_seen}); use at least {floor.processes}")
+    return errors
+
+
 def valid_instance_name(name: str) -> bool:
     """LXD's instance name rule (hostname-like)."""
     return not check_container(name)

@@ -93,6 +93,15 @@ def find_recipe(name_or_path: str) -> Path | None:
     return paths.find_file("images", name_or_path)
 
 
+def image_family(image: str) -> str:
+    """'debian' for an image whose recipe chain starts from debootstrap, else 'busybox' (the smallest)."""
+    try:
+        path = find_recipe(image)
+        return "debian" if path is not None and load_recipe(image).root_base() == "debootstrap" else "busybox"
+    except SpecError:
+        return "busybox"
+
+
 def load_recipe(name_or_path: str, _seen: tuple[str, ...] = ()) -> Recipe:
     """Read and validate a recipe and its parents; SpecError lists every problem with its path."""
     import yaml

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
-from lxctool.core.errors import DaemonUnreachable, LxdError, NotFound, Timeout, Unsupported
+from lxctool.core.errors import DaemonUnreachable, LxctoolError, LxdError, NotFound, Timeout, Unsupported
 from lxctool.lxd.paths import path as api_path  # methods below have a parameter named path
 from lxctool.lxd.resources import ResourcesMixin
 from lxctool.lxd.transport import HttpsTransport, UnixTransport
@@ -251,6 +251,54 @@ class Lxd(ResourcesMixin):
     def delete_instance(self, name: str) -> None:
         """DELETE the instance (must be stopped)."""
         self.call("DELETE", api_path("instances", name))
+
+    def clone(self) -> "Lxd":
+        """A new connection to the same daemon and project (this one may be mid-request)."""
+        fresh = Lxd(project=self.project, timeout=self.timeout, transport=self.transport)
+        fresh.target = self.target
+        return fresh
+
+    def operations_on(self, name: str) -> list[str]:
+        """Paths of LXD operations still running (or queued) on instance NAME."""
+        target = api_path("instances", name)
+        ops: list[str] = []
+        for group in (self.get(api_path("operations"), recursion=1) or {}).values():
+            for op in group or []:
+                urls = [u.split("?")[0] for u in ((op.get("resources") or {}).get("instances") or [])]
+                if target in urls and op.get("status_code") in (100, 103, 105):
+                    ops.append(api_path("operations", op["id"]))
+        return ops
+
+    def remove_instance(self, name: str, timeout: float = 60.0) -> bool:
+        """Stop (forcibly) and delete NAME on a fresh connection, waiting out LXD operations in flight.
+
+        Cleanup after a failure or a signal must not reuse a connection that may be mid-request
+        (http.client raises CannotSendRequest), and LXD refuses a delete while its own 'stop'
+        after a failed start still runs ("Instance is busy running a stop operation"): so wait
+        for every operation on the instance, then retry. True when it is gone.
+        """
+        fresh = self.clone()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                inst = fresh.instance(name)
+                if inst is None:
+                    return True
+                for op in fresh.operations_on(name):
+                    try:
+                        fresh.wait_operation(op, timeout=max(1.0, deadline - time.monotonic()))
+                    except LxctoolError:
+                        pass  # failed or timed out: the retry below tells
+                try:
+                    if inst.get("status") not in ("Stopped", "Error"):
+                        fresh.set_state(name, "stop", force=True)
+                    fresh.delete_instance(name)
+                    return True
+                except LxctoolError:
+                    time.sleep(0.2)  # busy, or raced its own stop: look again
+            return fresh.instance(name) is None
+        finally:
+            fresh.close()
 
     def exec(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
              timeout: float | None = None, cwd: str | None = None) -> ExecResult:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from lxctool.core.errors import SpecError
 from lxctool.host.caps import HostCapabilities
 from lxctool.lxd.client import Lxd
-from lxctool.core.spec import LaunchSpec, Limits, check_limits_for_host, parse_limits
+from lxctool.core.spec import LaunchSpec, Limits, check_floors, check_limits_for_host, parse_limits
 from lxctool.verify.runner import stderr_progress
 
 # sweepable limit -> (verify kind, the LXD key whose finding is plotted, axis label)
@@ -73,6 +73,11 @@ def load(path: Path, host_cpus: int) -> Experiment:
     def label(key: str) -> str:
         return f"{path.name}: {key}"
 
+    image_name = str(data.get("image", "busybox"))
+    from lxctool.core.names import check_image
+    from lxctool.images.recipes import image_family
+
+    family = "busybox" if check_image(image_name) else image_family(image_name)
     if limit in SWEEPS:
         for i, v in enumerate(values):
             where = f"values[{i}]"
@@ -81,6 +86,7 @@ def load(path: Path, host_cpus: int) -> Experiment:
                 errors.append(f"{label(where)}: {v!r} is a CPU count; sweep fractions "
                               f"like 0.2, 0.5 (a hard quota)")
             errors += check_limits_for_host(point, host_cpus, lambda k: label(where))
+            errors += check_floors(point, family, lambda k: label(where))
     repeats = _number(data.get("repeats", 1), label("repeats"), 1, 100, errors, integer=True)
     duration = _number(data.get("duration", 5), label("duration"), 1, 600, errors)
     fixed_raw = data.get("fixed") or {}
@@ -88,9 +94,7 @@ def load(path: Path, host_cpus: int) -> Experiment:
         errors.append(f"{label('fixed')}: a mapping of limit names to values")
         fixed_raw = {}
     fixed = parse_limits(fixed_raw, lambda k: label(f"fixed.{k}"), errors)
-    from lxctool.core.names import check_image
-
-    errors += check_image(str(data.get("image", "busybox")), label("image"))
+    errors += check_image(image_name, label("image"))
     if errors:
         raise SpecError(errors)
     return Experiment(name=path.stem, description=str(data.get("description", "")), limit=str(limit),
