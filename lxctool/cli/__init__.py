@@ -139,11 +139,12 @@ from lxctool.cli import cluster
 from lxctool.cli import compare
 from lxctool.cli import dashboard
 from lxctool.cli import doctor
+from lxctool.cli import gc
 from lxctool.cli import image
 from lxctool.cli import instances
 from lxctool.cli import network
 from lxctool.cli import remote
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, gc):
     _module.register(cli)

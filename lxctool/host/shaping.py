@@ -188,8 +188,10 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     return in_place(veth)
 
 
-def remove_orphans(lxd: Any) -> list[str]:
-    """Delete lxctool IFB devices whose container is gone (removed outside `lxctool delete`)."""
+def remove_orphans(lxd: Any, dry_run: bool = False) -> list[str]:
+    """Delete lxctool IFB devices whose container is gone (removed outside `lxctool delete`).
+
+    With dry_run, only name them (`lxctool gc --dry-run`)."""
     if not getattr(lxd, "is_local", True):  # this machine's IFBs belong to its own daemon
         return []
     proc = _run("ip", "-j", "link", "show", "type", "ifb", check=False)
@@ -210,7 +212,7 @@ def remove_orphans(lxd: Any) -> list[str]:
         project = project_of_url(url)
         alive.add(lxc_name(name_of_url(url), None if project == "default" else project))
     gone = [ifb for ifb, lxc in ours.items() if lxc not in alive]
-    for ifb in gone:
+    for ifb in [] if dry_run else gone:
         _run("ip", "link", "del", ifb, check=False)
     return gone
 

@@ -112,7 +112,13 @@ def _debootstrap_base(suite: str, variant: str, cached: Path, say: Callable[[str
 def workdir(name: str) -> Iterator[Path]:
     """A temporary folder under the cache; on exit unmount anything left below it, then remove it
     without ever crossing into another filesystem (a bind-mounted /dev must never be deleted)."""
+    from lxctool.apply import gc
+    from lxctool.host import owner
+
+    for item in gc.remove(None, gc.build_folders()):  # what a killed build left: mounts, then folder
+        print(f"lxctool: image: removed {item.name} left by an interrupted build ({item.detail})", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache_dir("work")))
+    (tmp / gc.OWNER_FILE).write_text(owner.token())  # lets `lxctool gc` tell a killed build's folder
     try:
         yield tmp
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lxctool.net import network as netmod
 from lxctool.lxd.client import Lxd
+from lxctool.report.progress import progress
 
 PROBES = ("icmp", "tcp")
 PROBE_PORT = 8473          # the TCP port the check's temporary listeners use in containers
@@ -245,10 +246,15 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
 
 def _start_listeners(lxd: Lxd, names: list[str]) -> dict[str, str]:
     """A temporary busybox httpd on PROBE_PORT in each container; {name: pid}."""
+    from lxctool.apply import gc
+    from lxctool.host import owner
+
+    gc.reclaim(lxd, ("process",), progress)  # a killed check's httpd would hold PROBE_PORT
     pids = {}
     for name in names:
         res = lxd.exec(name, ["sh", "-c", f"mkdir -p {PROBE_DIR} && echo ok > {PROBE_DIR}/index.html && "
-                              f"(httpd -f -p {PROBE_PORT} -h {PROBE_DIR} >/dev/null 2>&1 </dev/null & echo $!)"])
+                              f"(httpd -f -p {PROBE_PORT} -h {PROBE_DIR} >/dev/null 2>&1 </dev/null & echo $!)"],
+                       env={owner.ENV_KEY: owner.token()})  # `lxctool gc` finds it after kill -9
         if res.exit_code == 0 and res.stdout.strip().isdigit():
             pids[name] = res.stdout.strip()
     return pids

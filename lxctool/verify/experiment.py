@@ -115,7 +115,12 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
     name = f"ex-{re.sub(r'[^A-Za-z0-9]+', '-', exp.name)[:40].strip('-') or 'sweep'}-{secrets.token_hex(2)}"
     errors: list[str] = []
     first = exp.fixed.merged(parse_limits({exp.limit: exp.values[0]}, str, errors))
+    from lxctool.apply import gc
+
+    for item in gc.remove(lxd, gc.containers(lxd, prefix="ex-")):
+        progress(f"removed {item.name} left by an interrupted experiment ({item.detail})")
     plan = prepare_launch(lxd, LaunchSpec(name=name, image=exp.image, limits=first), caps)
+    plan.body["config"].update(gc.temp_config())  # marked from its creation on: gc finds it after kill -9
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
@@ -137,12 +142,7 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
 
 
 def _remove(lxd: Lxd, name: str) -> None:
-    inst = lxd.instance(name)
-    if inst is None:
-        return
-    if inst.get("status") == "Running":
-        lxd.set_state(name, "stop", force=True)
-    lxd.delete_instance(name)
+    lxd.remove_instance(name)  # a fresh connection: on Ctrl-C the shared one may be mid-request
 
 
 def point_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

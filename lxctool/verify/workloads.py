@@ -73,8 +73,11 @@ class Background:
     def start(self) -> "Background":
         """Start the script; remember its process group as the host sees it."""
         quoted = self.script.replace("'", "'\"'\"'")
+        from lxctool.host import owner
+
         res = self.lxd.exec(self.name, ["sh", "-c",
-                                        f"setsid sh -c '{quoted}' </dev/null >/dev/null 2>&1 & echo $!"])
+                                        f"setsid sh -c '{quoted}' </dev/null >/dev/null 2>&1 & echo $!"],
+                            env={owner.ENV_KEY: owner.token()})  # `lxctool gc` finds it after kill -9
         inner = res.stdout.strip()
         if res.exit_code != 0 or not inner.isdigit():
             raise LxdError(f"{self.name}: could not start a workload: {res.stderr.strip() or res.stdout.strip()}")

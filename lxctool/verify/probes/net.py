@@ -23,6 +23,7 @@ from lxctool.verify.probes import Finding
 from lxctool.verify.probes import unsupported
 
 PORT_DOWN, PORT_UP = 5002, 5001
+PEER_PREFIX = "vf-peer-"
 WARM_UP_S = 1.0
 # busybox nc ends at EOF on its stdin: `sleep | nc` keeps a receiving side open
 PEER_SERVER = {PORT_DOWN: f"nc -l -p {PORT_DOWN} < /dev/zero",
@@ -77,12 +78,18 @@ def probe(ctx: Context) -> list[Finding]:
         return [Finding(k, v, "-", f"eth0 has no managed network ({nic.get('parent', 'no parent')})",
                         unsupported("the peer container needs a managed bridge"), None, None, "Mbit/s")
                 for k, v in (("eth0.limits.ingress", inbound), ("eth0.limits.egress", outbound)) if v]
-    peer = f"vf-peer-{secrets.token_hex(3)}"
+    from lxctool.apply import gc
+
+    gc.reclaim(ctx.lxd, ("process",), ctx.progress)  # workloads a killed verify left running
+    for item in gc.remove(ctx.lxd, gc.containers(ctx.lxd, prefix=PEER_PREFIX)):
+        ctx.progress(f"net: removed peer {item.name} left by an interrupted verify ({item.detail})")
+    peer = f"{PEER_PREFIX}{secrets.token_hex(3)}"
     ctx.progress(f"net: starting peer container {peer} on {network}")
     findings = []
     try:
         plan = prepare_launch(ctx.lxd, LaunchSpec(name=peer, network=network, timeout=60),
                               HostCapabilities.probe())
+        plan.body["config"].update(gc.temp_config())  # marked from its creation on: gc finds it after kill -9
         apply_launch(ctx.lxd, plan)
         peer_ip = ipv4_addresses(ctx.lxd.instance_state(peer))[0]
         servers = [Background(ctx.lxd, peer, script, ctx.reader).start() for script in PEER_SERVER.values()]
@@ -100,9 +107,6 @@ def probe(ctx: Context) -> list[Finding]:
         for server in servers:
             server.stop()
     finally:
-        inst = ctx.lxd.instance(peer)
-        if inst is not None:
-            if inst.get("status") == "Running":
-                ctx.lxd.set_state(peer, "stop", force=True)
-            ctx.lxd.delete_instance(peer)
+        # a fresh connection: on Ctrl-C the shared one may be mid-request (CannotSendRequest)
+        ctx.lxd.remove_instance(peer)
     return findings

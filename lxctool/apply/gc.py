@@ -1,0 +1,173 @@
+"""Find and remove the debris lxctool marked as temporary when its owner process is gone.
+
+Temporary things carry their owner (host/owner.py): verify peers (`vf-peer-*`) and experiment
+scratch containers (`ex-*`) the `user.lxctool.temp-owner` config key, workloads and net check
+listeners inside containers the LXCTOOL_TEMP_OWNER environment variable, image build folders an
+`.lxctool-owner` file. After a kill -9 the owner is dead, so `lxctool gc` (and the next run of
+the same command) removes them. Nothing without a marker is touched; IFB devices are lxctool's
+by their alias and debris when their container is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxctool.core.names import MANAGED_KEY, TEMP_OWNER_KEY
+from lxctool.host import owner as owners
+
+OWNER_FILE = ".lxctool-owner"
+KINDS = ("container", "process", "build-folder", "ifb")
+
+
+@dataclass(frozen=True)
+class Debris:
+    """One leftover: what it is, its name, and who left it."""
+
+    kind: str
+    name: str
+    detail: str
+
+    def row(self) -> dict[str, str]:
+        """As a data row."""
+        return {"kind": self.kind, "name": self.name, "detail": self.detail}
+
+
+def mark(lxd: Any, name: str) -> None:
+    """Record this process as the owner of container NAME (a temporary one)."""
+    lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: owners.token()}})
+
+
+def temp_config() -> dict[str, str]:
+    """Config keys that mark a container as this process's temporary one (set at creation)."""
+    return {TEMP_OWNER_KEY: owners.token()}
+
+
+def containers(lxd: Any, prefix: str = "") -> list[Debris]:
+    """Temporary containers whose owner is gone."""
+    out = []
+    for inst in lxd.instances_full():
+        config = inst.get("config") or {}
+        owner = config.get(TEMP_OWNER_KEY)
+        if owner and config.get(MANAGED_KEY) == "true" and inst["name"].startswith(prefix) \
+                and not owners.alive(owner):
+            out.append(Debris("container", inst["name"], f"{inst.get('status', '').lower()}, owner {owner} gone"))
+    return out
+
+
+def processes(container_pids: dict[int, str] | None = None) -> list[Debris]:
+    """Processes lxctool started inside containers (workloads, net check listeners) whose owner is gone."""
+    from lxctool.host.cgroups import container_of_pid
+
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        owner = owners.environ_owner(pid)
+        if owner is None or owners.alive(owner):
+            continue
+        where = container_of_pid(pid)
+        if where is None:
+            continue  # only inside containers: lxctool never leaves host processes running
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        out.append(Debris("process", f"{where}:{pid}", f"{cmd[:60]}, owner {owner} gone"))
+    return out
+
+
+def build_folders() -> list[Debris]:
+    """Image build work folders (and the /proc, /sys, /dev mounts in them) whose owner is gone."""
+    from lxctool.images.debootstrap import cache_dir, mounts_below
+
+    out = []
+    work = cache_dir("work")
+    for folder in sorted(work.iterdir()) if work.is_dir() else []:
+        marker = folder / OWNER_FILE
+        try:
+            owner = marker.read_text().strip()
+        except OSError:
+            continue  # no marker: maybe a build by another lxctool install; never touched
+        if owners.alive(owner):
+            continue
+        mounts = mounts_below(folder)
+        out.append(Debris("build-folder", str(folder),
+                          f"{len(mounts)} mount(s) {' '.join(mounts)}, owner {owner} gone".replace("  ", " ")))
+    return out
+
+
+def ifbs(lxd: Any) -> list[Debris]:
+    """lxctool's IFB devices whose container no longer exists."""
+    from lxctool.host import shaping
+
+    return [Debris("ifb", ifb, "its container is gone") for ifb in shaping.remove_orphans(lxd, dry_run=True)]
+
+
+def find(lxd: Any, kinds: tuple[str, ...] = KINDS) -> list[Debris]:
+    """Every piece of debris of the given kinds."""
+    found: list[Debris] = []
+    if "container" in kinds:
+        found += containers(lxd)
+    if "process" in kinds:
+        found += processes()
+    if "build-folder" in kinds:
+        found += build_folders()
+    if "ifb" in kinds:
+        found += ifbs(lxd)
+    return found
+
+
+def remove(lxd: Any, debris: list[Debris]) -> list[Debris]:
+    """Remove each piece; return those removed (a piece gone meanwhile counts as removed)."""
+    done = []
+    for item in debris:
+        if item.kind == "container":
+            ok = lxd.remove_instance(item.name)
+        elif item.kind == "process":
+            pid = int(item.name.rsplit(":", 1)[1])
+            ok = _kill_group(pid)
+        elif item.kind == "build-folder":
+            ok = _remove_folder(Path(item.name))
+        else:
+            from lxctool.host import shaping
+
+            ok = item.name in shaping.remove_orphans(lxd) or not Path(f"/sys/class/net/{item.name}").exists()
+        if ok:
+            done.append(item)
+    return done
+
+
+def reclaim(lxd: Any, kinds: tuple[str, ...], say: Any) -> list[Debris]:
+    """What the next run of a command does first: remove its kinds of debris and say so."""
+    removed = remove(lxd, find(lxd, kinds))
+    for item in removed:
+        say(f"removed {item.kind} {item.name} left by an interrupted run ({item.detail})")
+    return removed
+
+
+def _kill_group(pid: int) -> bool:
+    try:
+        pgid = os.getpgid(pid)
+        os.killpg(pgid, signal.SIGKILL)  # the workload's whole session (setsid), e.g. `sleep | nc`
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return True
+
+
+def _remove_folder(folder: Path) -> bool:
+    import subprocess
+
+    from lxctool.images.debootstrap import mounts_below, unmount_below
+
+    unmount_below(folder)
+    if mounts_below(folder):
+        return False
+    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
+    return not folder.exists()
