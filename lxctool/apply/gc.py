@@ -41,6 +41,11 @@ def mark(lxd: Any, name: str) -> None:
     lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: owners.token()}})
 
 
+def settle(lxd: Any, name: str) -> None:
+    """NAME is meant to stay now: drop its temporary marker (LXD unsets a key PATCHed to '')."""
+    lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: ""}})
+
+
 def temp_config() -> dict[str, str]:
     """Config keys that mark a container as this process's temporary one (set at creation)."""
     return {TEMP_OWNER_KEY: owners.token()}

@@ -111,16 +111,39 @@ def _report(exc: LxctoolError) -> None:
         click.echo(f"lxctool: hint: {redact_text(exc.hint)}", err=True)
 
 
+def install_signal_handlers() -> None:
+    """SIGINT and SIGTERM become exceptions that unwind through every cleanup (finally) path.
+
+    Installed explicitly: a process started with `&` from a script inherits SIGINT ignored and
+    would run on, and Python's default SIGTERM ends the process without any cleanup. After the
+    first signal both are ignored, so a second Ctrl-C cannot cut the cleanup short and leave a
+    half-removed container (kill -9 still works; `lxctool gc` handles what that leaves).
+    """
+    import signal
+
+    from lxctool.core.errors import Terminated
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map expected failures to exit codes without a traceback."""
+    from lxctool.core.errors import Terminated
+
+    install_signal_handlers()
     try:
         rv = cli.main(args=argv, prog_name="lxctool", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("lxctool: interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("lxctool: interrupted", err=True)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns KeyboardInterrupt into Abort; the signal is its cause
+        term = isinstance(exc, Terminated) or isinstance(exc.__cause__ or exc.__context__, Terminated)
+        click.echo("lxctool: interrupted" + (" (SIGTERM)" if term else ""), err=True)
+        sys.exit(143 if term else 130)
     except click.ClickException as exc:
         from lxctool.core.redact import redact_text
 

@@ -121,11 +121,19 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
         emit_ops(plan.ops, fmt)
         return
     fixed = any(a.ip for a in attachments)
-    # fixed-address launches one at a time: check the address again under the lock, then create
-    with address_lock() if fixed else contextlib.nullcontext():
-        if fixed:
-            plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
-        result = apply_launch(app.lxd, plan)
+    from lxctool.core.plan import OpKind
+
+    creates = any(op.kind == OpKind.CREATE and op.target == name for op in plan.ops)
+    try:
+        # fixed-address launches one at a time: check the address again under the lock, then create
+        with address_lock() if fixed else contextlib.nullcontext():
+            if fixed:
+                plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
+            result = apply_launch(app.lxd, plan)
+    except KeyboardInterrupt:  # Ctrl-C/SIGTERM before the result line: what this launch made goes
+        if creates:  # also once it runs (the executor keeps a started container on other failures)
+            app.lxd.remove_instance(name)
+        raise
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,16 +14,11 @@ from lxctool.cli.params import CONTAINER, finite
 
 
 def _sigterm_as_interrupt() -> None:
-    """SIGINT and SIGTERM clean up like Ctrl-C (workloads killed, containers removed).
+    """SIGINT and SIGTERM clean up like Ctrl-C (workloads killed, containers removed); see
+    cli.install_signal_handlers (SIGTERM exits 143, SIGINT 130, also when inherited ignored)."""
+    from lxctool.cli import install_signal_handlers
 
-    SIGINT is installed explicitly: a process started from a non-interactive shell's `&`
-    inherits SIGINT ignored, and would then run on, leaving the container loaded.
-    """
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    install_signal_handlers()
 
 
 @click.command()

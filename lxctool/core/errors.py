@@ -54,6 +54,10 @@ class Timeout(LxctoolError):
     exit_code = 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so that every cleanup path runs; the command exits 143."""
+
+
 class CheckFailed(LxctoolError):
     """A check ran and found a difference (verify, net check, plan --check)."""
 
