@@ -196,3 +196,12 @@ def test_image_build_under_signals(lxd: Any, run_prefix: str, trials: int, tmp_p
     finally:
         if lxd.image_alias(alias) is not None:
             run_cli("image", "delete", alias)
+
+
+@pytest.mark.integration
+def test_experiment_under_signals(lxd: Any, trials: int, tmp_path: Path) -> None:
+    exp = tmp_path / "sweep.yaml"
+    exp.write_text("limit: cpu\nvalues: [0.5]\nrepeats: 1\nduration: 1\n")
+    run_trials("experiment run", lxd, trials,
+               lambda i: (["experiment", "run", str(exp), "--out", str(tmp_path / f"out{i}")], []),
+               delay=(0.2, 5.0))
