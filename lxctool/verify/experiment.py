@@ -142,7 +142,8 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
 
 
 def _remove(lxd: Lxd, name: str) -> None:
-    lxd.remove_instance(name)  # a fresh connection: on Ctrl-C the shared one may be mid-request
+    if not lxd.remove_instance(name):  # a fresh connection: on Ctrl-C the shared one may be mid-request
+        stderr_progress(f"could not remove {name}; `lxctool gc` removes it")
 
 
 def point_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -108,5 +108,6 @@ def probe(ctx: Context) -> list[Finding]:
             server.stop()
     finally:
         # a fresh connection: on Ctrl-C the shared one may be mid-request (CannotSendRequest)
-        ctx.lxd.remove_instance(peer)
+        if not ctx.lxd.remove_instance(peer):
+            ctx.progress(f"net: could not remove peer {peer}; `lxctool gc` removes it")
     return findings
