@@ -51,8 +51,27 @@ def temp_config() -> dict[str, str]:
     return {TEMP_OWNER_KEY: owners.token()}
 
 
+def _settle_creations(lxd: Any, timeout: float = 30.0) -> None:
+    """Wait for instance creations LXD still runs: one a killed lxctool started appears only then."""
+    from lxctool.core.errors import LxctoolError
+    from lxctool.lxd.paths import path
+
+    try:
+        groups = lxd.get(path("operations"), recursion=1) or {}
+    except LxctoolError:
+        return
+    for op in [o for group in groups.values() for o in group or []]:
+        if op.get("status_code") in (100, 103, 105) and "creat" in str(op.get("description", "")).lower() \
+                and (op.get("resources") or {}).get("instances"):
+            try:
+                lxd.wait_operation(path("operations", op["id"]), timeout=timeout)
+            except LxctoolError:
+                pass  # failed or still running: the listing below shows what exists
+
+
 def containers(lxd: Any, prefix: str = "") -> list[Debris]:
     """Temporary containers whose owner is gone."""
+    _settle_creations(lxd)
     out = []
     for inst in lxd.instances_full():
         config = inst.get("config") or {}

@@ -132,8 +132,24 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def quiet_signals() -> None:
+    """The command's outcome is decided: a later SIGINT/SIGTERM changes nothing (and shows no
+    traceback from the interpreter's shutdown)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map expected failures to exit codes without a traceback."""
+    try:
+        _main(argv)
+    finally:
+        quiet_signals()
+
+
+def _main(argv: list[str] | None) -> None:
     from lxctool.core.errors import Terminated
 
     install_signal_handlers()

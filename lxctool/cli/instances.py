@@ -134,6 +134,9 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
         if creates:  # also once it runs (the executor keeps a started container on other failures)
             app.lxd.remove_instance(name)
         raise
+    from lxctool.cli import quiet_signals
+
+    quiet_signals()  # from the result line on, the container is the user's: a signal changes nothing
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
 
 
