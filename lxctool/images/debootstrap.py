@@ -122,12 +122,15 @@ def workdir(name: str) -> Iterator[Path]:
     try:
         yield tmp
     finally:
-        unmount_below(tmp)
-        still = mounts_below(tmp)
-        if still:
-            print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
-        else:
-            subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
+        from lxctool.host.signals import deferred
+
+        with deferred():  # unmount and remove in one piece; a signal is delivered afterwards
+            unmount_below(tmp)
+            still = mounts_below(tmp)
+            if still:
+                print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
+            else:
+                subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
 
 
 def _write_sources(root: Path, suite: str) -> None:

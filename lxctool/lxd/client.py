@@ -277,8 +277,15 @@ class Lxd(ResourcesMixin):
         after a failed start still runs ("Instance is busy running a stop operation"): so wait
         for every operation on the instance, then retry. True when it is gone.
         """
+        from lxctool.host.signals import deferred
+
         fresh = self.clone()
         deadline = time.monotonic() + timeout
+        with deferred():  # a signal now would leave it half removed: it waits until this is done
+            return self._remove(fresh, name, deadline)
+
+    @staticmethod
+    def _remove(fresh: "Lxd", name: str, deadline: float) -> bool:
         try:
             while time.monotonic() < deadline:
                 inst = fresh.instance(name)

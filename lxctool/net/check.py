@@ -261,6 +261,13 @@ def _start_listeners(lxd: Lxd, names: list[str]) -> dict[str, str]:
 
 
 def _stop_listeners(lxd: Lxd, pids: dict[str, str]) -> None:
+    from lxctool.host.signals import deferred
+
+    with deferred():  # a signal mid-loop would leave listeners behind: delivered after the loop
+        _kill_listeners(lxd, pids)
+
+
+def _kill_listeners(lxd: Lxd, pids: dict[str, str]) -> None:
     for name, pid in pids.items():
         try:
             lxd.exec(name, ["kill", pid])

@@ -88,6 +88,12 @@ class Background:
 
     def stop(self) -> None:
         """SIGKILL the workload's whole process group, then wait until its tasks are gone."""
+        from lxctool.host.signals import deferred
+
+        with deferred():  # not cut short by a signal: delivered once the workload is gone
+            self._stop()
+
+    def _stop(self) -> None:
         if self.pgid is None or self.pgid <= 0:
             return
         members = [p for p in self.reader.read(self.name, self.lxd.project).tasks if _pgid(p) == self.pgid]

@@ -69,3 +69,26 @@ def test_gc_removes_only_dead_owners_debris(lxd: Any, containers: Any, tmp_path:
         assert "nothing to remove" in again.stderr or made["dead"] not in again.stderr
     finally:
         subprocess.run(["umount", "-l", str(folder / "rootfs" / "proc")], capture_output=True)
+
+
+def test_deferred_cleanup_finishes_before_the_signal() -> None:
+    import signal as sig
+
+    from lxctool.host.signals import deferred
+
+    steps: list[str] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = sig.signal(sig.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred():
+                os.kill(os.getpid(), sig.SIGINT)
+                steps.append("stop")      # a signal here used to leave a STOPPED, undeleted peer
+                steps.append("delete")
+        assert steps == ["stop", "delete"]
+        assert sig.getsignal(sig.SIGINT) is handler
+    finally:
+        sig.signal(sig.SIGINT, old)

@@ -109,6 +109,13 @@ def run_trials(family: str, lxd: Any, n: int, make: Callable[[int], tuple[list[s
                 if "Traceback" in gcp.stderr:
                     fig["tracebacks"] += 1
                 left = leftovers(lxd, proc.pid, names if not finished else [], cache)
+                settled = [x for x in left if x.startswith("container ") and not
+                           ((lxd.instance(x.split()[1]) or {}).get("config") or {}).get(TEMP_OWNER_KEY)]
+                if family == "launch" and settled:  # killed after it settled, before the print: kept
+                    fig["kill -9 after the launch completed (kept)"] += len(settled)
+                    left = [x for x in left if x not in settled]
+                    for x in settled:
+                        lxd.remove_instance(x.split()[1])
                 fig["orphans after kill -9 + gc"] += len(left)
                 if left:
                     failures.append(f"{family} SIGKILL after {wait:.2f}s: gc left {left}")
