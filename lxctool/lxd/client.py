@@ -287,15 +287,22 @@ class Lxd(ResourcesMixin):
     @staticmethod
     def _remove(fresh: "Lxd", name: str, deadline: float) -> bool:
         try:
+            looked_twice = False
             while time.monotonic() < deadline:
-                inst = fresh.instance(name)
-                if inst is None:
-                    return True
+                # first wait out LXD's operations on it: a create still in flight makes it appear
+                # only afterwards (seen: Ctrl-C during the create request, 'removed', yet it stayed)
                 for op in fresh.operations_on(name):
                     try:
                         fresh.wait_operation(op, timeout=max(1.0, deadline - time.monotonic()))
                     except LxctoolError:
                         pass  # failed or timed out: the retry below tells
+                inst = fresh.instance(name)
+                if inst is None:
+                    if looked_twice:
+                        return True
+                    looked_twice = True  # a request sent just now may not be an operation yet
+                    time.sleep(0.3)
+                    continue
                 try:
                     if inst.get("status") not in ("Stopped", "Error"):
                         fresh.set_state(name, "stop", force=True)

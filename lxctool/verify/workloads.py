@@ -71,7 +71,15 @@ class Background:
         self.pgid: int | None = None
 
     def start(self) -> "Background":
-        """Start the script; remember its process group as the host sees it."""
+        """Start the script; remember its process group as the host sees it.
+
+        Not cut by a signal between the exec and learning the group (it would run on unstopped)."""
+        from lxctool.host.signals import deferred
+
+        with deferred():
+            return self._start()
+
+    def _start(self) -> "Background":
         quoted = self.script.replace("'", "'\"'\"'")
         from lxctool.host import owner
 

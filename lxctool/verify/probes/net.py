@@ -86,13 +86,15 @@ def probe(ctx: Context) -> list[Finding]:
     peer = f"{PEER_PREFIX}{secrets.token_hex(3)}"
     ctx.progress(f"net: starting peer container {peer} on {network}")
     findings = []
+    servers: list[Background] = []
     try:
         plan = prepare_launch(ctx.lxd, LaunchSpec(name=peer, network=network, timeout=60),
                               HostCapabilities.probe())
         plan.body["config"].update(gc.temp_config())  # marked from its creation on: gc finds it after kill -9
         apply_launch(ctx.lxd, plan)
         peer_ip = ipv4_addresses(ctx.lxd.instance_state(peer))[0]
-        servers = [Background(ctx.lxd, peer, script, ctx.reader).start() for script in PEER_SERVER.values()]
+        for script in PEER_SERVER.values():  # one by one: each started one is stopped in finally
+            servers.append(Background(ctx.lxd, peer, script, ctx.reader).start())
         time.sleep(0.3)
         if inbound:
             ctx.progress(f"net: receiving from {peer} for {ctx.duration:g}s (limit {inbound})")
@@ -104,9 +106,9 @@ def probe(ctx: Context) -> list[Finding]:
             m = _stream(ctx, f"nc {peer_ip} {PORT_UP} < /dev/zero", _veth(ctx, peer))
             findings.append(_finding("eth0.limits.egress", outbound, _rate(outbound), m,
                                      f"peer {peer}'s host-side veth"))
+    finally:
         for server in servers:
             server.stop()
-    finally:
         # a fresh connection: on Ctrl-C the shared one may be mid-request (CannotSendRequest)
         if not ctx.lxd.remove_instance(peer):
             ctx.progress(f"net: could not remove peer {peer}; `lxctool gc` removes it")
