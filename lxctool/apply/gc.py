@@ -41,9 +41,33 @@ def mark(lxd: Any, name: str) -> None:
     lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: owners.token()}})
 
 
-def settle(lxd: Any, name: str) -> None:
-    """NAME is meant to stay now: drop its temporary marker (LXD unsets a key PATCHed to '')."""
-    lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: ""}})
+def settle(lxd: Any, name: str, config_hash: str) -> None:
+    """NAME is meant to stay now: drop its temporary marker (LXD unsets a key PATCHed to '') and
+    record the hash of its config without the marker, so a re-plan sees it as it was asked."""
+    from lxctool.core.model import HASH_KEY
+
+    lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: "", HASH_KEY: config_hash}})
+
+
+def mark_plan(ops: list[Any], name: str) -> str | None:
+    """Make the CREATE of NAME in a launch plan carry this process as temporary owner (in place).
+
+    The container is marked from its creation on, so a kill -9 at any later moment leaves
+    something `lxctool gc` recognises. Only for containers that are never re-planned (verify
+    peers, experiment scratch), or settled with settle(..., config_hash) which puts back the hash
+    of the unmarked config. Returns that hash (None when the plan creates no NAME).
+    """
+    from dataclasses import replace
+
+    from lxctool.core.plan import OpKind
+
+    for i, op in enumerate(ops):
+        if op.kind == OpKind.CREATE and op.target == name and op.payload is not None:
+            original = str(op.payload.config_hash())
+            payload = replace(op.payload, config={**op.payload.config, **temp_config()})
+            ops[i] = replace(op, payload=payload)
+            return original
+    return None
 
 
 def temp_config() -> dict[str, str]:

@@ -123,13 +123,19 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
     fixed = any(a.ip for a in attachments)
     from lxctool.core.plan import OpKind
 
+    from lxctool.apply import gc
+
     creates = any(op.kind == OpKind.CREATE and op.target == name for op in plan.ops)
     try:
         # fixed-address launches one at a time: check the address again under the lock, then create
         with address_lock() if fixed else contextlib.nullcontext():
             if fixed:
                 plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)
+            # temporary until the result line: after a kill -9 mid-launch `lxctool gc` removes it
+            config_hash = gc.mark_plan(plan.ops, name)
             result = apply_launch(app.lxd, plan)
+            if config_hash is not None:
+                gc.settle(app.lxd, name, config_hash)
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM before the result line: what this launch made goes
         if creates:  # also once it runs (the executor keeps a started container on other failures)
             app.lxd.remove_instance(name)

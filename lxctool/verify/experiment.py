@@ -120,7 +120,7 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
     for item in gc.remove(lxd, gc.containers(lxd, prefix="ex-")):
         progress(f"removed {item.name} left by an interrupted experiment ({item.detail})")
     plan = prepare_launch(lxd, LaunchSpec(name=name, image=exp.image, limits=first), caps)
-    plan.body["config"].update(gc.temp_config())  # marked from its creation on: gc finds it after kill -9
+    gc.mark_plan(plan.ops, name)  # marked from its creation on: gc finds it after kill -9
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:

@@ -90,7 +90,7 @@ def probe(ctx: Context) -> list[Finding]:
     try:
         plan = prepare_launch(ctx.lxd, LaunchSpec(name=peer, network=network, timeout=60),
                               HostCapabilities.probe())
-        plan.body["config"].update(gc.temp_config())  # marked from its creation on: gc finds it after kill -9
+        gc.mark_plan(plan.ops, peer)  # marked from its creation on: gc finds it after kill -9
         apply_launch(ctx.lxd, plan)
         peer_ip = ipv4_addresses(ctx.lxd.instance_state(peer))[0]
         for script in PEER_SERVER.values():  # one by one: each started one is stopped in finally
