@@ -237,10 +237,13 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
                 rows.append({"source": p.source, "target": p.target, "probe": p.probe, "expected": p.expected,
                              "observed": observed, "control": control, "verdict": verdict})
     finally:
-        for srv, _port in servers.values():
-            srv.shutdown()
-            srv.server_close()
-        _stop_listeners(lxd, pids)
+        from lxctool.host.signals import deferred
+
+        with deferred():  # the whole cleanup in one piece: a held signal is delivered after it
+            for srv, _port in servers.values():
+                srv.shutdown()
+                srv.server_close()
+            _stop_listeners(lxd, pids)
     return rows
 
 

@@ -76,8 +76,12 @@ class Background:
         Not cut by a signal between the exec and learning the group (it would run on unstopped)."""
         from lxctool.host.signals import deferred
 
-        with deferred():
-            return self._start()
+        try:
+            with deferred():
+                return self._start()
+        except BaseException:  # the signal held during the start: `with` will not call __exit__
+            self.stop()
+            raise
 
     def _start(self) -> "Background":
         quoted = self.script.replace("'", "'\"'\"'")

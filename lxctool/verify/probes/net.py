@@ -107,9 +107,14 @@ def probe(ctx: Context) -> list[Finding]:
             findings.append(_finding("eth0.limits.egress", outbound, _rate(outbound), m,
                                      f"peer {peer}'s host-side veth"))
     finally:
-        for server in servers:
-            server.stop()
-        # a fresh connection: on Ctrl-C the shared one may be mid-request (CannotSendRequest)
-        if not ctx.lxd.remove_instance(peer):
-            ctx.progress(f"net: could not remove peer {peer}; `lxctool gc` removes it")
+        from lxctool.host.signals import deferred
+
+        # the whole cleanup in one piece: a signal held by one step must not skip the next ones
+        # (found: SIGINT held while a server stopped, delivered, and the peer stayed RUNNING)
+        with deferred():
+            for server in servers:
+                server.stop()
+            # a fresh connection: on Ctrl-C the shared one may be mid-request (CannotSendRequest)
+            if not ctx.lxd.remove_instance(peer):
+                ctx.progress(f"net: could not remove peer {peer}; `lxctool gc` removes it")
     return findings
