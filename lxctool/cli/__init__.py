@@ -127,7 +127,8 @@ from lxctool.cli import image
 from lxctool.cli import instances
 from lxctool.cli import network
 from lxctool.cli import remote
+from lxctool.cli import stacks
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, stacks):
     _module.register(cli)

@@ -1,0 +1,298 @@
+"""Stack commands: plan, up, down, ps, logs, stack list; and -f FILE on exec, restart and verify."""
+
+from __future__ import annotations
+
+import collections
+import signal
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from lxctool.cli import App
+from lxctool.cli import emit
+from lxctool.cli import format_option
+from lxctool.cli import pass_app
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+file_option = click.option("-f", "--file", "stack_file", type=FILE, required=True, metavar="FILE",
+                           help="The stack file (see examples/).")
+
+
+def _say(message: str) -> None:
+    click.echo(f"lxctool: {message}", err=True)
+
+
+def _interruptible() -> None:
+    """SIGTERM stops like Ctrl-C; SIGINT is installed too (a shell's `&` starts us with it ignored)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _parse_scale(items: tuple[str, ...]) -> dict[str, int]:
+    from lxctool.core.errors import SpecError
+
+    out, errors = {}, []
+    for item in items:
+        svc, _, n = item.partition("=")
+        if not svc or not n.isdigit() or int(n) < 1:
+            errors.append(f"--scale: {item!r} is not SERVICE=N; use e.g. web=3 (N at least 1)")
+        else:
+            out[svc] = int(n)
+    if errors:
+        raise SpecError(errors)
+    return out
+
+
+@click.command()
+@file_option
+@click.option("--check", is_flag=True, help="Exit 3 when the stack differs from its file (drift).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: an array of {kind, target, detail}.")
+@pass_app
+def plan(app: App, stack_file: Path, check: bool, fmt: str) -> int:
+    """Show what `up -f FILE` would change (observe once, change nothing).
+
+    \b
+    Kinds: create, update-live (with the keys), recreate (with the reason), start, stop, delete,
+    noop, ensure-network, ensure-volume, ensure-profile, provision.
+    Example: lxctool plan -f examples/mediawiki/stack.yaml --check
+    """
+    import json
+
+    from lxctool.stacks.up import changes, prepare, stack_plan
+
+    prep = prepare(app.lxd, stack_file, app.caps)
+    ops = stack_plan(prep)
+    if fmt == "json":
+        emit(json.dumps([{"kind": d["kind"], "target": d["target"],
+                          "detail": {**d["detail"], **({"reason": d["reason"]} if d["reason"] else {})}}
+                         for d in (op.as_dict() for op in ops)], indent=2))
+    else:
+        emit("\n".join(prep.secrets.mask(op.describe()) for op in ops))
+        _say(f"{len(changes(ops))} change(s), {len(ops) - len(changes(ops))} up to date")
+    return 3 if check and changes(ops) else 0
+
+
+@click.command()
+@file_option
+@click.argument("services", nargs=-1, metavar="[SERVICE...]")
+@click.option("--parallel", type=click.IntRange(1, 32), default=2, show_default=True,
+              help="Containers created or changed at once.")
+@click.option("--scale", multiple=True, metavar="SERVICE=N", help="Run N replicas of SERVICE (repeatable).")
+@format_option
+@pass_app
+def up(app: App, stack_file: Path, services: tuple[str, ...], parallel: int, scale: tuple[str, ...],
+       fmt: str) -> None:
+    """Create or converge the stack: exactly what `plan -f FILE` shows, in dependency order.
+
+    \b
+    Services wait for their dependencies to be started or healthy. Limits change live where
+    LXD can (no restart); other changes recreate the container (volumes are kept).
+    Another `up` or `down` of the same stack at the same time is refused.
+    Example: lxctool up -f stack.yaml --parallel 4 --scale web=3
+    """
+    from lxctool.report.render import render
+    from lxctool.stacks import manage
+    from lxctool.stacks.lock import stack_lock
+    from lxctool.stacks.ops import counting
+    from lxctool.stacks.up import Applier, prepare
+
+    scales = _parse_scale(scale)
+    counter: collections.Counter[str] = collections.Counter()
+    lxd = counting(app.lxd, counter)
+    name = manage.stack_name(stack_file)
+    _interruptible()
+    with stack_lock(name, "up"):
+        prep = prepare(lxd, stack_file, app.caps, services, scales)
+        done = Applier(lxd, prep, parallel, counter).run()
+        _monitor(app.lxd, prep)
+    writes = sum(n for method, n in counter.items() if method != "GET")
+    _say(f"{len(done)} change(s); LXD requests: {dict(sorted(counter.items()))} ({writes} writes)")
+    rows = manage.ps_rows(app.lxd, prep.stack, probe=False)
+    emit(render(rows, ["name", "service", "state", "ipv4", "limits"], fmt))
+
+
+def _monitor(lxd: Any, prep: Any) -> None:
+    """Start (or restart, when dead or changed) the stack's host-side monitor."""
+    stack = prep.stack
+    if stack.monitor is None:
+        return
+    from lxctool.stacks import model as m
+    from lxctool.stacks import monitor
+    from lxctool.stacks.desired import context
+    from lxctool.stacks.state import addresses, own_instances
+
+    insts = own_instances(lxd.instances_full(), stack.name)
+    ctx = context(stack, addresses(insts))
+    ip = ctx["services"][stack.monitor.influxdb]["ipv4"]
+    names = sorted(n for s in stack.services for n in m.instance_names(stack.name, s))
+    args = monitor.argv_for(f"http://{ip}:{stack.monitor.port}", stack.monitor.database,
+                            stack.monitor.interval, names)
+    _say(f"monitor {monitor.ensure(stack.name, args)} (log {monitor.logfile(stack.name)})")
+
+
+@click.command()
+@file_option
+@click.option("--volumes", is_flag=True, help="Also delete the stack's volumes and its generated secrets.")
+@click.option("--parallel", type=click.IntRange(1, 32), default=2, show_default=True)
+@pass_app
+def down(app: App, stack_file: Path, volumes: bool, parallel: int) -> None:
+    """Remove the stack's containers, networks and profiles (volumes and secrets stay unless --volumes)."""
+    from lxctool.stacks import manage, monitor
+    from lxctool.stacks.lock import stack_lock
+
+    name = manage.stack_name(stack_file)
+    _interruptible()
+    with stack_lock(name, "down"):
+        if monitor.stop(name):
+            _say(f"stopped the monitor of {name}")
+        removed = manage.down(app.lxd, name, volumes, parallel, collections.Counter())
+    _say(f"removed {len(removed)} object(s) of stack {name}" if removed else f"stack {name} has nothing to remove")
+
+
+@click.command()
+@file_option
+@click.option("--no-health", is_flag=True, help="Skip the health probes (only the one batched read).")
+@format_option
+@pass_app
+def ps(app: App, stack_file: Path, no_health: bool, fmt: str) -> None:
+    """Each replica: state, member, IPv4, health, limits, CPU and memory use against the limit."""
+    from lxctool.report.render import render
+    from lxctool.stacks import manage, monitor
+    from lxctool.stacks.load import load
+
+    stack, _ = load(stack_file)
+    rows = manage.ps_rows(app.lxd, stack, probe=not no_health)
+    cols = manage.PS_COLUMNS if fmt != "table" else [c for c in manage.PS_COLUMNS if c != "memory_limit_bytes"]
+    mon = monitor.status(stack.name) if stack.monitor else None
+    emit(render(rows, cols, fmt, data={"services": rows, "monitor": mon}))
+    if mon is not None and fmt == "table":
+        emit(f"monitor: {'running, pid ' + str(mon['pid']) if mon['running'] else 'not running'}"
+             f" (log {monitor.logfile(stack.name)})")
+
+
+@click.command()
+@file_option
+@click.argument("service")
+@click.option("--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "lines", type=click.IntRange(1), default=100, show_default=True)
+@pass_app
+def logs(app: App, stack_file: Path, service: str, follow: bool, lines: int) -> int:
+    """SERVICE[/N]'s journal (systemd images) or the files in its `logs:` key."""
+    from lxctool.core.errors import SpecError
+    from lxctool.stacks import manage
+    from lxctool.stacks.load import load
+
+    stack, _ = load(stack_file)
+    names = manage.replicas(app.lxd, stack, [service])
+    svc = stack.service(service.partition("/")[0])
+    rc = 0
+    for name in names[:1] if follow else names:
+        if len(names) > 1 and not follow:
+            _say(f"== {name} ==")
+        systemd = app.lxd.exec(name, ["test", "-d", "/run/systemd/system"]).exit_code == 0
+        if systemd:
+            argv = ["journalctl", "--no-pager", "-n", str(lines)] + (["-f"] if follow else [])
+        elif svc.logs:
+            argv = ["tail", "-n", str(lines)] + (["-f"] if follow else []) + list(svc.logs)
+        else:
+            raise SpecError(f"services.{svc.name}.logs: {name} has no journal; list its log files under logs:")
+        rc = app.lxd.exec_stream(name, argv) or rc
+    return rc
+
+
+@click.group(name="stack")
+def stack_group() -> None:
+    """Stacks on this host."""
+
+
+@stack_group.command(name="list")
+@format_option
+@pass_app
+def stack_list(app: App, fmt: str) -> None:
+    """The stacks on this host (by their labels) and their state."""
+    from lxctool.report.render import render
+    from lxctool.stacks.manage import stack_list as rows
+
+    emit(render(rows(app.lxd), ["name", "state", "containers", "running", "services"], fmt))
+
+
+def _exec_stack(app: App, stack_file: Path, name: str | None, command: tuple[str, ...], env: tuple[str, ...]) -> int:
+    from lxctool.core.errors import SpecError
+    from lxctool.stacks import manage
+    from lxctool.stacks.load import load
+
+    if not name:
+        raise SpecError("SERVICE: give SERVICE or SERVICE/N, then -- COMMAND")
+    stack, _ = load(stack_file)
+    target = manage.replicas(app.lxd, stack, [name if "/" in name else f"{name}/1"])[0]
+    return app.lxd.exec_stream(target, list(command), dict(e.split("=", 1) for e in env if "=" in e))
+
+
+def _restart_stack(app: App, stack_file: Path, names: tuple[str, ...], force: bool, fmt: str) -> None:
+    from lxctool.report.render import render
+    from lxctool.stacks import manage
+    from lxctool.stacks.load import load
+
+    stack, _ = load(stack_file)
+    for target in manage.replicas(app.lxd, stack, list(names)):
+        _say(f"restarting {target}")
+        app.lxd.set_state(target, "restart", force=force)
+    emit(render(manage.ps_rows(app.lxd, stack, probe=False), ["name", "service", "state", "ipv4"], fmt))
+
+
+def _verify_stack(app: App, stack_file: Path, name: str | None, only: str | None, duration: float, fmt: str) -> int:
+    from lxctool.report.render import render
+    from lxctool.stacks import manage
+    from lxctool.stacks.load import load
+    from lxctool.verify import runner as core
+
+    stack, _ = load(stack_file)
+    kinds = core.parse_only(only)
+    targets = manage.replicas(app.lxd, stack, [name] if name else [])
+    contexts = [core.context(app.lxd, t, duration, app.caps) for t in targets]  # all refused first
+    rows = []
+    failing = False
+    for ctx in contexts:
+        findings = core.run(ctx, kinds)
+        failing = failing or core.any_failing(findings)
+        rows += [{"name": ctx.name, **f.row()} for f in findings]
+    cols = ["name"] + core.COLUMNS
+    emit(render(rows, cols if fmt == "table" else cols + ["configured_value", "measured_value", "unit"], fmt,
+                data={"stack": stack.name, "findings": rows}))
+    return 3 if failing else 0
+
+
+def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument: str) -> None:
+    """Give an existing container command `-f FILE`: its NAME argument then names services."""
+    original = cmd.callback
+    assert original is not None
+    cmd.params.insert(0, click.Option(["-f", "--file", "stack_file"], type=FILE, default=None, metavar="FILE",
+                                      help="A stack file: NAME is then SERVICE or SERVICE/N."))
+    for param in cmd.params:
+        if isinstance(param, click.Argument) and param.name == argument:
+            param.required = False
+
+    def callback(stack_file: Path | None = None, **kw: Any) -> Any:
+        ctx = click.get_current_context()
+        if stack_file is not None:
+            return handler(ctx.find_object(App), stack_file, **kw)
+        if not kw.get(argument):
+            raise click.UsageError(f"Missing argument '{argument.upper()}' (or give -f FILE).")
+        return original(**kw)
+
+    cmd.callback = callback
+
+
+def register(group: click.Group) -> None:
+    """Add the stack commands; teach exec, restart and verify `-f FILE` (registered before us)."""
+    for cmd in (plan, up, down, ps, logs, stack_group):
+        group.add_command(cmd)
+    for cmd_name, handler, argument in (("exec", _exec_stack, "name"), ("restart", _restart_stack, "names"),
+                                        ("verify", _verify_stack, "name")):
+        if cmd_name in group.commands:
+            _accept_stack_file(group.commands[cmd_name], handler, argument)
