@@ -68,6 +68,9 @@ def _explain(err: Any) -> list[str]:
     if err.validator == "required":
         key = re.findall(r"'([^']+)'", err.message)[0]
         return [f"{_dotted([*err.absolute_path, key])}: missing; it is required"]
+    if err.validator == "oneOf" and err.context and isinstance(err.instance, dict) and path.endswith("depends_on"):
+        # the mapping form (branch 1) was meant: say what is wrong inside it
+        return [line for sub in err.context if sub.relative_schema_path[0] == 1 for line in _explain(sub)]
     if err.validator == "oneOf" and path.endswith("healthcheck"):
         return [f"{where}: give exactly one of command, http, tcp"]
     if err.validator == "oneOf" and path.endswith("depends_on"):
@@ -85,7 +88,7 @@ def _kinds(value: Any) -> str:
     names = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
              "number": "a number", "boolean": "true or false", "null": "empty"}
     items = value if isinstance(value, list) else [value]
-    return " or ".join(names.get(v, v) for v in items)
+    return " or ".join(names.get(v, str(v)) for v in items)
 
 
 def _pairs(mapping: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

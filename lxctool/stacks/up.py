@@ -108,10 +108,7 @@ def stack_plan(prep: Prepared) -> list[Op]:
     """Every op `up` would apply now (DHCP addresses not yet known render as UNKNOWN)."""
     ctx = context(prep.stack, addresses(prep.state.records))
     desired = build_desired(prep.stack, prep.state.base, ctx, prep.secrets.values, prep.selected)
-    ops = plan(desired, prep.state.observed, prune=prep.prune)
-    out = []
-    for op in ops:
-        out.append(op)
+    out = plan(desired, prep.state.observed, prune=prep.prune)
     existing = prep.state.observed.instances
     for d in desired.instances:
         if d.name in existing and _needs_provision(d, existing):
@@ -148,8 +145,6 @@ class Applier:
         for op in changes(pre):
             progress(op.describe())
             runner.run_op(self.lxd, op)
-        if any(op.kind == OpKind.ENSURE_VOLUME for op in pre) or any(op.kind == OpKind.ENSURE_NETWORK for op in pre):
-            pass  # created before any container that uses them
         done = changes(pre)
         templates.store(stack.name, prep.secrets)
         selected = prep.selected or [s.name for s in stack.services]
@@ -160,7 +155,6 @@ class Applier:
         return done + deletes
 
     def _delete(self, op: Op) -> list[Op]:
-        progress(op.describe())
         runner.run_op(self.conn(), op)
         return [op]
 
@@ -206,7 +200,7 @@ class Applier:
         svc = prep.stack.service(d.config[m.SERVICE_KEY])
         observed = prep.state.observed.instances
         created = False
-        done = []
+        done: list[Op] = []
         for op in ops:
             if self.stop.is_set():
                 return done
@@ -248,7 +242,7 @@ class Applier:
         from lxctool.stacks.health import wait_healthy
 
         assert svc.healthcheck is not None
-        ip = (self.known.get(d.name) or [None])[0]
+        ip = next(iter(self.known.get(d.name) or []), None)
         probe = wait_healthy(lxd, d.name, svc.healthcheck, ip, self.stop.is_set)
         if not probe.healthy:
             raise HealthFailed(f"services.{svc.name}: {d.name} is not healthy after "

@@ -221,14 +221,14 @@ def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files:
             problem = port_problem(Publish(pub.host_ip, pub.host_port, pub.container_port, pub.proto))
             if problem:
                 errors.append(f"{label}.publish: {problem}")
-    for net in stack.networks:
-        lxd_name = m.network_name(stack.name, net.name)
+    for snet in stack.networks:
+        lxd_name = m.network_name(stack.name, snet.name)
         have = host.networks.get(lxd_name)
         if have is not None and (have.get("config") or {}).get(m.STACK_KEY) != stack.name:
-            errors.append(f"networks.{net.name}: LXD network {lxd_name!r} exists and is not this stack's; "
+            errors.append(f"networks.{snet.name}: LXD network {lxd_name!r} exists and is not this stack's; "
                           "rename the network or the stack")
         else:
-            errors += _subnet_clash(net, host.networks, stack.name)
+            errors += _subnet_clash(snet, host.networks, stack.name)
     return errors
 
 
