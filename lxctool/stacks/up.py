@@ -128,6 +128,7 @@ class Applier:
         self.lxd, self.prep, self.parallel, self.counter = lxd, prep, max(1, parallel), counter
         self.stop = threading.Event()
         self.known: dict[str, list[str]] = addresses(prep.state.records)
+        self.healthy: set[str] = set()      # replicas that passed their health check in this run
         self._local = threading.local()
 
     def conn(self) -> Lxd:
@@ -206,6 +207,8 @@ class Applier:
                 return done
             if op.kind == OpKind.NOOP:
                 continue
+            if not done:
+                self._dependencies_healthy(lxd, svc)
             progress(op.describe())
             if op.kind in (OpKind.CREATE, OpKind.RECREATE):
                 if op.kind == OpKind.RECREATE:
@@ -238,6 +241,18 @@ class Applier:
             self._health(lxd, d, svc)
         return done
 
+    def _dependencies_healthy(self, lxd: Lxd, svc: m.Service) -> None:
+        """Before changing a replica: dependencies it needs healthy are (an earlier, interrupted
+        run may have left one unhealthy, and unchanged replicas are not checked otherwise)."""
+        stack = self.prep.stack
+        for dep, condition in svc.depends_on:
+            dsvc = stack.service(dep)
+            if condition != "healthy" or dsvc.healthcheck is None:
+                continue
+            for name in m.instance_names(stack.name, dsvc):
+                if name not in self.healthy:
+                    self._health(lxd, DesiredInstance(name, dsvc.image, {}, {}, ()), dsvc)
+
     def _health(self, lxd: Lxd, d: DesiredInstance, svc: m.Service) -> None:
         from lxctool.stacks.health import wait_healthy
 
@@ -249,3 +264,4 @@ class Applier:
                                f"{svc.healthcheck.retries} probes ({svc.healthcheck.describe()}); last probe: "
                                f"{self.prep.secrets.mask(probe.output)}; services that depend on it were not started")
         progress(f"{d.name} is healthy")
+        self.healthy.add(d.name)
