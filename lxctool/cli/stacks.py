@@ -109,10 +109,12 @@ def up(app: App, stack_file: Path, services: tuple[str, ...], parallel: int, sca
     with stack_lock(name, "up"):
         prep = prepare(lxd, stack_file, app.caps, services, scales)
         done = Applier(lxd, prep, parallel, counter).run()
-        _monitor(app.lxd, prep)
+        _monitor(lxd if done else None, prep)
     writes = sum(n for method, n in counter.items() if method != "GET")
     _say(f"{len(done)} change(s); LXD requests: {dict(sorted(counter.items()))} ({writes} writes)")
-    rows = manage.ps_rows(app.lxd, prep.stack, probe=False)
+    # nothing changed: the observation made before is still the state (no further request)
+    seen = None if done else list(prep.state.records.values())
+    rows = manage.ps_rows(app.lxd, prep.stack, probe=False, instances=seen)
     emit(render(rows, ["name", "service", "state", "ipv4", "limits"], fmt))
 
 
@@ -126,7 +128,8 @@ def _monitor(lxd: Any, prep: Any) -> None:
     from lxctool.stacks.desired import context
     from lxctool.stacks.state import addresses, own_instances
 
-    insts = own_instances(lxd.instances_full(), stack.name)
+    # after changes read the addresses again; otherwise the observation made before is current
+    insts = own_instances(lxd.instances_full(), stack.name) if lxd is not None else prep.state.records
     ctx = context(stack, addresses(insts))
     ip = ctx["services"][stack.monitor.influxdb]["ipv4"]
     names = sorted(n for s in stack.services for n in m.instance_names(stack.name, s))

@@ -80,12 +80,13 @@ def down(lxd: Lxd, stack: str, volumes: bool, parallel: int, counter: collection
     return removed
 
 
-def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True) -> list[dict[str, Any]]:
+def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True,
+            instances: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per replica from one batched read (plus each command health probe, run once)."""
     from lxctool.stacks.health import probe_once
 
     rows = []
-    for inst in members(lxd.instances_full(), stack.name):
+    for inst in members(lxd.instances_full() if instances is None else instances, stack.name):
         cfg, devs = inst.get("expanded_config") or {}, inst.get("expanded_devices") or {}
         state = inst.get("state") or {}
         ips = ipv4_addresses(state)
