@@ -98,9 +98,14 @@ def own_ports(records: dict[str, dict[str, Any]]) -> set[tuple[str, int, str]]:
     return out
 
 
-def host_errors(stack: m.Stack, st: StackState) -> list[str]:
-    """check_host with this observation."""
+def host_errors(stack: m.Stack, st: StackState, cpus: int | None = None) -> list[str]:
+    """check_host with this observation, and limits this host's CPUs cannot hold."""
+    from lxctool.core.spec import check_limits_for_host
     from lxctool.images.recipes import recipe_names
 
     files = {p.stem for p in paths.data_dir("profiles").glob("*.yaml")}
-    return check_host(stack, st.view, set(recipe_names()), files, own_ports(st.records))
+    errors = check_host(stack, st.view, set(recipe_names()), files, own_ports(st.records))
+    for svc in stack.services if cpus else ():
+        prefix = f"services.{svc.name}.limits."
+        errors += check_limits_for_host(svc.limits, int(cpus or 1), prefix.__add__)
+    return errors

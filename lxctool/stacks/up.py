@@ -91,7 +91,7 @@ def prepare(lxd: Lxd, path: Path, caps: Any, services: tuple[str, ...] = (),
     if errors:
         raise SpecError([sec.mask(e) for e in errors])
     state = observe(lxd, stack, caps)
-    errors = host_errors(stack, state)
+    errors = host_errors(stack, state, getattr(caps, "cpus", None))
     if errors:
         raise SpecError([sec.mask(e) for e in errors])
     selected = _with_dependencies(stack, list(services)) if services else None
