@@ -181,3 +181,15 @@ def test_secrets_come_from_env_then_dotenv_then_are_generated_once(tmp_path: Pat
     missing: list[str] = []
     templates.resolve("s1", tmp_path, {"NOPE"}, set(), missing)
     assert missing and missing[0].startswith("${NOPE}: not set")
+
+
+def test_source_files_are_templates_checked_like_content(tmp_path: Path) -> None:
+    (tmp_path / "good.conf").write_text("db={{ services.db.ipv4 }} pw=${DB_PASSWORD} shell=${HOME:-/}\n")
+    (tmp_path / "bad.conf").write_text("x={{ services.nope.name }}\n")
+    (tmp_path / "blob.bin").write_bytes(b"\xff\xfe{{")
+    doc = patched("services.web.provision.files", [{"path": "/a", "source": "good.conf"},
+                                                    {"path": "/b", "source": "bad.conf"},
+                                                    {"path": "/c", "source": "blob.bin"}])
+    errors = errors_of(tmp_path, doc)
+    assert errors == ["services.web.provision.files.1.source (bad.conf): template names service 'nope', "
+                      "which is not in this stack; use one of db, lb, web"]

@@ -68,7 +68,8 @@ class StackRun:
                         "depends_on": {"db": {"condition": "healthy"}},
                         "environment": {"DB_HOST": "{{ services.db.ipv4 }}"},
                         "provision": {"files": [{"path": "/etc/api.conf", "mode": "0600",
-                                                 "content": "db={{ services.db.ipv4 }}\nkey=${API_KEY}\n"}],
+                                                 "content": "db={{ services.db.ipv4 }}\nkey=${API_KEY}\n"},
+                                                {"path": "/etc/api/peers", "source": "peers.tmpl"}],
                                       "commands": [["sh", "-c", "echo ready > /tmp/ready"]]},
                         "healthcheck": {"command": ["test", "-f", "/tmp/ready"], "interval": 0.2}},
                 "worker": {"image": "busybox", "networks": {"back": {}}, "depends_on": ["cache"],
@@ -82,6 +83,7 @@ class StackRun:
                           "publish": [f"127.0.0.1:{self.port}:80"]},
             },
         }
+        (folder / "peers.tmpl").write_text("{% for n in services.api.names %}{{ n }} {% endfor %}${NOT_A_VAR:-}\n")
         self.write()
 
     def write(self) -> None:
@@ -159,6 +161,8 @@ def test_up_brings_five_services_up_in_dependency_order(stack: StackRun) -> None
     conf = stack.lxd.pull_file(f"{n}-api-2", "/etc/api.conf").decode()
     secret = (stack.folder / "state" / n / "secrets.env").read_text().split("API_KEY=")[1].split()[0]
     assert conf == f"db={stack.ip(10)}\nkey={secret}\n"
+    peers = stack.lxd.pull_file(f"{n}-api-1", "/etc/api/peers").decode()
+    assert peers == f"{n}-api-1 {n}-api-2 ${{NOT_A_VAR:-}}\n"
     assert secret not in json.dumps(list(insts.values())) and secret not in proc.stderr + proc.stdout
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
             f"http://127.0.0.1:{stack.port}/index.html", timeout=5) as resp:

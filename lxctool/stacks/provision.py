@@ -26,8 +26,12 @@ def provision(lxd: Lxd, name: str, svc: m.Service, ctx: Mapping[str, Any], sec: 
               done_hash: str) -> None:
     """Push files and run commands in order; on success record done_hash on the container."""
     prov = svc.provision
+    from lxctool.stacks.validate import source_text
+
     for f in prov.files:
-        data = f.source.read_bytes() if f.source is not None else _fill(f.content or "", ctx, sec).encode()
+        text = f.content if f.content is not None else source_text(f)
+        # a binary source file is pushed as it is; text is a template like content:
+        data = _fill(text, ctx, sec).encode() if text is not None else (f.source.read_bytes() if f.source else b"")
         parent = f.path.rsplit("/", 1)[0] or "/"
         lxd.exec(name, ["mkdir", "-p", parent])
         lxd.push_file(name, f.path, data, mode=f.mode)

@@ -142,13 +142,25 @@ def service_templates(svc: m.Service) -> Iterable[tuple[str, str, bool]]:
     for k, v in svc.environment:
         yield f"{label}.environment.{k}", v, False
     for i, f in enumerate(svc.provision.files):
-        if f.content is not None:
-            yield f"{label}.provision.files.{i}.content", f.content, True
+        text = f.content if f.content is not None else source_text(f)
+        if text is not None:
+            where = "content" if f.content is not None else f"source ({f.source.name if f.source else ''})"
+            yield f"{label}.provision.files.{i}.{where}", text, True
     for i, cmd in enumerate(svc.provision.commands):
         for j, arg in enumerate(cmd):
             yield f"{label}.provision.commands.{i}.{j}", arg, True
     for k, v in svc.provision.env:
         yield f"{label}.provision.env.{k}", v, True
+
+
+def source_text(f: m.ProvisionFile) -> str | None:
+    """A provision source file's text (a template like content:), or None for a binary file."""
+    if f.source is None:
+        return None
+    try:
+        return f.source.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _templates(stack: m.Stack, names: set[str]) -> list[str]:
