@@ -173,6 +173,13 @@ def test_up_brings_five_services_up_in_dependency_order(stack: StackRun) -> None
 def test_plan_after_up_is_all_noop_and_second_up_writes_nothing(stack: StackRun) -> None:
     assert {op["kind"] for op in stack.plan()} == {"noop"}
     assert stack.cli("plan", "--check").returncode == 0
+    ps = json.loads(stack.cli("ps", "--format", "json", check=True).stdout)
+    rows = {r["name"]: r for r in ps["services"]}
+    assert len(rows) == 6 and all(r["state"] == "RUNNING" for r in rows.values())
+    db = rows[f"{stack.name}-db-1"]
+    assert db["health"] == "healthy" and db["memory_limit_bytes"] == 64_000_000
+    assert 0 < db["memory_bytes"] < 64_000_000 and db["memory_percent_of_limit"] > 0
+    assert rows[f"{stack.name}-front-1"]["health"] == "healthy" and rows[f"{stack.name}-cache-1"]["health"] == "-"
     proc = stack.cli("up")  # its time is the benchmark's business (noisy on a shared CI machine)
     assert proc.returncode == 0, proc.stderr
     assert "(0 writes)" in proc.stderr and "0 change(s)" in proc.stderr

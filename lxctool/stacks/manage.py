@@ -17,8 +17,37 @@ from lxctool.report.progress import progress
 from lxctool.stacks import model as m
 from lxctool.stacks import ops as runner
 
-PS_COLUMNS = ["name", "service", "state", "member", "ipv4", "health", "limits", "cpu_seconds",
-              "memory_bytes", "memory_limit_bytes", "memory_percent_of_limit"]
+PS_COLUMNS = ["name", "service", "state", "member", "ipv4", "health", "limits", "cpu_percent",
+              "cpu_percent_of_limit", "memory_bytes", "memory_limit_bytes", "memory_percent_of_limit"]
+
+
+def cpu_limit_cpus(config: dict[str, str]) -> float | None:
+    """The CPUs a container may use: a hard quota, else its CPU count or set; None when unlimited."""
+    allowance = config.get("limits.cpu.allowance")
+    try:
+        if allowance and units.parse_allowance(allowance).cpus is not None:
+            return units.parse_allowance(allowance).cpus
+        if config.get("limits.cpu"):
+            return units.parse_cpu(config["limits.cpu"]).cpu_count
+    except units.UnitError:
+        return None
+    return None
+
+
+def cpu_percent_since_start(inst: dict[str, Any]) -> float | None:
+    """Average CPU use since the container started (100 = one host CPU), from the one read."""
+    import datetime
+
+    cpu_ns = ((inst.get("state") or {}).get("cpu") or {}).get("usage")
+    started = inst.get("last_used_at") or ""
+    try:
+        since = datetime.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    elapsed = (datetime.datetime.now(datetime.timezone.utc) - since).total_seconds()
+    if not cpu_ns or elapsed <= 0 or inst.get("status") != "Running":
+        return None
+    return round(100 * cpu_ns / 1e9 / elapsed, 1)
 
 
 def stack_name(path: Path) -> str:
@@ -100,12 +129,14 @@ def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True,
         limit = cfg.get("limits.memory")
         limit_b = units.parse_size(limit) if limit and not limit.endswith("%") else None
         mem = (state.get("memory") or {}).get("usage") or None
-        cpu_ns = (state.get("cpu") or {}).get("usage")
+        cpu_pct, cpu_cap = cpu_percent_since_start(inst), cpu_limit_cpus(cfg)
         rows.append({
             "name": inst["name"], "service": svc_name, "state": (inst.get("status") or "").upper(),
             "member": inst.get("location") if inst.get("location") not in (None, "", "none") else None,
             "ipv4": ips, "health": health, "limits": limitmap.summary(cfg, devs),
-            "cpu_seconds": round(cpu_ns / 1e9, 2) if cpu_ns else None, "memory_bytes": mem,
+            "cpu_percent": cpu_pct,
+            "cpu_percent_of_limit": round(cpu_pct / cpu_cap, 1) if cpu_pct is not None and cpu_cap else None,
+            "memory_bytes": mem,
             "memory_limit_bytes": limit_b,
             "memory_percent_of_limit": round(100 * mem / limit_b, 1) if mem and limit_b else None,
         })
