@@ -112,7 +112,7 @@ class StackRun:
 
     def cleanup(self) -> None:
         self.cli("down", "--volumes")
-        from lxctool.stacks.ops import delete_volume, remove_instance
+        from lxctool.stacks.handlers import delete_volume, remove_instance
 
         for name in self.instances():
             remove_instance(self.lxd, name)
@@ -148,9 +148,9 @@ def test_up_brings_five_services_up_in_dependency_order(stack: StackRun) -> None
         return next(i for i, line in enumerate(log) if text in line)
 
     n = stack.name
-    assert at(f"{n}-db-1 is healthy") < at(f"create {n}-api-1") and at(f"{n}-db-1 is healthy") < at(f"create {n}-api-2")
-    assert max(at(f"{n}-api-1 is healthy"), at(f"{n}-api-2 is healthy")) < at(f"create {n}-front-1")
-    assert at(f"wait-ipv4 {n}-cache-1") < at(f"create {n}-worker-1")
+    assert at(f"{n}-db-1 is healthy") < at(f"creating {n}-api-1") and at(f"{n}-db-1 is healthy") < at(f"creating {n}-api-2")
+    assert max(at(f"{n}-api-1 is healthy"), at(f"{n}-api-2 is healthy")) < at(f"creating {n}-front-1")
+    assert at(f"wait-ipv4 {n}-cache-1") < at(f"creating {n}-worker-1")
     insts = stack.instances()
     assert sorted(insts) == sorted(f"{n}-{s}" for s in ("db-1", "cache-1", "api-1", "api-2", "worker-1", "front-1"))
     assert all(i["status"] == "Running" for i in insts.values())

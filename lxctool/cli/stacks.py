@@ -25,11 +25,14 @@ def _say(message: str) -> None:
 
 def _interruptible() -> None:
     """SIGTERM stops like Ctrl-C; SIGINT is installed too (a shell's `&` starts us with it ignored)."""
+    from lxctool.stacks.handlers import STOP
+
     def handler(signum: int, frame: Any) -> None:
+        STOP.set()  # worker threads waiting on a health check give up too
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _parse_scale(items: tuple[str, ...]) -> dict[str, int]:
@@ -98,8 +101,9 @@ def up(app: App, stack_file: Path, services: tuple[str, ...], parallel: int, sca
     from lxctool.report.render import render
     from lxctool.stacks import manage
     from lxctool.stacks.lock import stack_lock
-    from lxctool.stacks.ops import counting
-    from lxctool.stacks.up import Applier, prepare
+    from lxctool.stacks.apply import Applier
+    from lxctool.stacks.handlers import counting
+    from lxctool.stacks.up import prepare
 
     scales = _parse_scale(scale)
     counter: collections.Counter[str] = collections.Counter()
@@ -153,7 +157,7 @@ def down(app: App, stack_file: Path, volumes: bool, parallel: int) -> None:
     with stack_lock(name, "down"):
         if monitor.stop(name):
             _say(f"stopped the monitor of {name}")
-        removed = manage.down(app.lxd, name, volumes, parallel, collections.Counter())
+        removed = manage.down(app.lxd, name, volumes, parallel)
     _say(f"removed {len(removed)} object(s) of stack {name}" if removed else f"stack {name} has nothing to remove")
 
 

@@ -4,7 +4,6 @@ other's containers."""
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from lxctool.core.names import FILE_PROFILE_PREFIX
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.report.progress import progress
 from lxctool.stacks import model as m
-from lxctool.stacks import ops as runner
 
 PS_COLUMNS = ["name", "service", "state", "member", "ipv4", "health", "limits", "cpu_percent",
               "cpu_percent_of_limit", "memory_bytes", "memory_limit_bytes", "memory_percent_of_limit"]
@@ -67,41 +65,30 @@ def members(instances: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]
     return sorted(own, key=lambda i: (i["config"].get(m.SERVICE_KEY, ""), int(i["config"].get(m.REPLICA_KEY, 0) or 0)))
 
 
-def down(lxd: Lxd, stack: str, volumes: bool, parallel: int, counter: collections.Counter[str]) -> list[str]:
+def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
     """Remove the stack's containers, networks and unused file profiles (volumes with volumes=True)."""
-    from concurrent.futures import ThreadPoolExecutor
+    from lxctool.apply.executor import apply
+    from lxctool.core.plan import Op, OpKind
+    from lxctool.stacks.handlers import STACK_HANDLERS, delete_volume
 
-    insts = members(lxd.instances_full(), stack)
-    used_profiles = {p for i in insts for p in i.get("profiles") or [] if p.startswith(FILE_PROFILE_PREFIX)}
-    removed: list[str] = []
-
-    def remove(name: str) -> str:
-        progress(f"deleting {name}")
-        runner.remove_instance(runner.clone(lxd, counter), name)
-        return name
-
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        removed += list(pool.map(remove, [i["name"] for i in insts]))
+    insts = [i["name"] for i in members(lxd.instances_full(), stack)]
+    ops = [Op(OpKind.DELETE, name, reason="down") for name in insts]
     for net in lxd.networks():
         if (net.get("config") or {}).get(m.STACK_KEY) == stack:
-            from lxctool.host import firewall
-
-            progress(f"deleting network {net['name']}")
-            lxd.delete_network(net["name"])
-            firewall.remove_isolation(net["name"])
-            removed.append(net["name"])
-    for pname in sorted(used_profiles):
-        prof = lxd.profile(pname)
-        if prof is not None and not prof.get("used_by"):
-            progress(f"deleting profile {pname} (no container uses it now)")
-            lxd.delete_profile(pname)
-            removed.append(pname)
+            ops.append(Op(OpKind.DELETE_NETWORK, net["name"], after=tuple(insts)))
+    for prof in lxd.profiles():
+        users = {u.split("?")[0].rsplit("/", 1)[-1] for u in prof.get("used_by") or []}
+        # a profile made from a profiles/ file that only this stack's containers use
+        if prof["name"].startswith(FILE_PROFILE_PREFIX) and users and users <= set(insts):
+            ops.append(Op(OpKind.DELETE_PROFILE, prof["name"], after=tuple(insts)))
+    apply(lxd, ops, parallel=max(1, parallel), handlers=STACK_HANDLERS)
+    removed = [op.target for op in ops]
     if volumes:
         for pool_rec in lxd.storage_pools():
             for vol in lxd.storage_volumes(pool_rec["name"]):
                 if vol.get("type") == "custom" and (vol.get("config") or {}).get(m.STACK_KEY) == stack:
                     progress(f"deleting volume {vol['name']}")
-                    runner.delete_volume(lxd, pool_rec["name"], vol["name"])
+                    delete_volume(lxd, pool_rec["name"], vol["name"])
                     removed.append(vol["name"])
         from lxctool.stacks import templates
 
