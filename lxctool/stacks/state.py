@@ -58,15 +58,16 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     records = own_instances(instances, stack.name)
     wanted = {n for s in stack.services for n in m.instance_names(stack.name, s)}
     observed_instances = {name: ObservedInstance.from_record(rec) for name, rec in records.items()}
-    from lxctool.host import firewall
+    from lxctool.observe.state import isolation_missing
 
-    stack_nets = {m.network_name(stack.name, n.name) for n in stack.networks}
-    missing = frozenset(n for n in stack_nets if n in networks and
-                        (networks[n].get("config") or {}).get("user.lxctool.isolated") == "true"
-                        and not firewall.isolation_rule_present(n))
-    observed = Observed(instances=observed_instances, networks={k: v for k, v in networks.items() if k in stack_nets},
-                        profiles=profiles, volumes=volumes, images=images, isolation_missing=missing,
-                        caps=HostFacts(cpus=getattr(caps, "cpus", 1)))
+    attached = {m.network_name(stack.name, n.name) for n in stack.networks}
+    attached |= {a.network for s in stack.services for a in s.networks if stack.network(a.network) is None}
+    attached.add(str((base_devices.get("eth0") or {}).get("network", "")))
+    nets = {k: v for k, v in networks.items() if k in attached}
+    facts, hook_path, hook_ok = _host_facts(stack, caps)
+    observed = Observed(instances=observed_instances, networks=nets, profiles=profiles, volumes=volumes,
+                        images=images, isolation_missing=isolation_missing(nets), caps=facts,
+                        hook_installed=hook_ok, hook_path=hook_path)
     view = HostView(set(images), set(profiles), networks, instances)
     files = {}
     for p in {p for s in stack.services for p in s.profiles}:
@@ -78,13 +79,25 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     from lxctool.images.recipes import find_recipe
 
     build = tuple(sorted({s.image for s in stack.services if s.image not in images and find_recipe(s.image)}))
-    tc_police = bool(getattr(caps, "tc_police", False)) if caps is not None else False
+    tc_police = bool(facts.tc_police)
     host = HostBase(base_devices, files, profiles, pool, tc_police, build)
     foreign = sorted(i["name"] for i in instances if i["name"] in wanted and i["name"] not in records)
     if foreign:
         raise SpecError([f"services: container {n!r} exists and is not part of stack {stack.name}; "
                          "rename the stack or remove that container" for n in foreign])
     return StackState(observed, view, host, records)
+
+
+def _host_facts(stack: m.Stack, caps: Any) -> tuple[HostFacts, str, bool]:
+    """What the host can enforce, probed only for limits the stack asks (as launch does)."""
+    from lxctool.host import shaping
+
+    net_out = any(s.limits.net_out is not None for s in stack.services)
+    police = bool(caps.tc_police) if caps is not None and net_out else None  # a 60 ms kernel probe
+    facts = HostFacts(cpus=getattr(caps, "cpus", 1), tc_police=police,
+                      ifb=bool(caps.ifb) if police is False else None)
+    hook_ok = True if police is None or police else shaping.hook_current()
+    return facts, str(shaping.HOOK_PATH), hook_ok
 
 
 def own_ports(records: dict[str, dict[str, Any]]) -> set[tuple[str, int, str]]:
