@@ -97,3 +97,55 @@ def test_sigterm_stops_up_cleanly_and_the_next_up_converges(lxd: Any, run_prefix
     finally:
         run_cli("down", "-f", str(path), "--volumes", env=env)
     assert lxd.instance(f"{name}-slow-1") is None
+
+
+@pytest.mark.integration
+def test_monitor_feeds_the_stacks_influxdb_is_restarted_and_stopped(lxd: Any, run_prefix: str,
+                                                                     tmp_path: Path) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    if lxd.image_alias("influxdb") is None:
+        pytest.skip("the influxdb image is not built (lxctool image build influxdb)")
+    name = f"{run_prefix}m"
+    doc = {"name": name, "services": {
+        "metrics": {"image": "influxdb", "limits": {"mem": "256MB"},
+                    "healthcheck": {"http": {"port": 8086, "path": "/ping", "status": 204}, "retries": 120}},
+        "app": {"image": "busybox"}},
+        "monitor": {"influxdb": "metrics", "database": "lxd", "interval": 1}}
+    path, env = stack_file(tmp_path, doc)
+    env["LXCTOOL_LOG_DIR"] = str(tmp_path / "log")
+    pidfile = tmp_path / "run" / "stacks" / name / "monitor.pid"
+    try:
+        proc = run_cli("up", "-f", str(path), env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "monitor started" in proc.stderr
+        ps = json.loads(run_cli("ps", "-f", str(path), "--format", "json", env=env, check=True).stdout)
+        pid = ps["monitor"]["pid"]
+        assert ps["monitor"]["running"] and pid == int(pidfile.read_text().split()[0])
+        ip = next(r["ipv4"][0] for r in ps["services"] if r["service"] == "metrics")
+        query = urllib.parse.urlencode({"db": "lxd", "q": 'SELECT count(memory_bytes) FROM lxctool GROUP BY "name"'})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        seen: set[str] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not {f"{name}-app-1", f"{name}-metrics-1"} <= seen:
+            time.sleep(1)
+            with opener.open(f"http://{ip}:8086/query?{query}", timeout=5) as resp:
+                series = json.loads(resp.read())["results"][0].get("series") or []
+            seen = {s["tags"]["name"] for s in series}
+        assert {f"{name}-app-1", f"{name}-metrics-1"} <= seen, seen
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        again = run_cli("up", "-f", str(path), env=env)
+        assert again.returncode == 0 and "monitor restarted" in again.stderr, again.stderr
+        new_pid = int(pidfile.read_text().split()[0])
+        assert new_pid != pid and Path(f"/proc/{new_pid}").exists()
+        assert run_cli("down", "-f", str(path), env=env).returncode == 0
+        time.sleep(0.5)
+        assert not pidfile.exists()
+        assert not Path(f"/proc/{new_pid}/cmdline").exists() or b"monitor" not in Path(
+            f"/proc/{new_pid}/cmdline").read_bytes()
+        assert (tmp_path / "log" / f"lxctool-monitor-{name}.log").read_text().count("pushing samples") == 2
+    finally:
+        run_cli("down", "-f", str(path), "--volumes", env=env)
