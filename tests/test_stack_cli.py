@@ -141,11 +141,15 @@ def test_monitor_feeds_the_stacks_influxdb_is_restarted_and_stopped(lxd: Any, ru
         assert again.returncode == 0 and "monitor restarted" in again.stderr, again.stderr
         new_pid = int(pidfile.read_text().split()[0])
         assert new_pid != pid and Path(f"/proc/{new_pid}").exists()
+        log = tmp_path / "log" / f"lxctool-monitor-{name}.log"
+        deadline = time.monotonic() + 20
+        while log.read_text().count("pushing samples") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the new monitor got through to InfluxDB again
+        assert log.read_text().count("pushing samples") == 2
         assert run_cli("down", "-f", str(path), env=env).returncode == 0
         time.sleep(0.5)
         assert not pidfile.exists()
         assert not Path(f"/proc/{new_pid}/cmdline").exists() or b"monitor" not in Path(
             f"/proc/{new_pid}/cmdline").read_bytes()
-        assert (tmp_path / "log" / f"lxctool-monitor-{name}.log").read_text().count("pushing samples") == 2
     finally:
         run_cli("down", "-f", str(path), "--volumes", env=env)

@@ -112,7 +112,7 @@ class StackRun:
 
     def cleanup(self) -> None:
         self.cli("down", "--volumes")
-        from lxctool.stacks.handlers import delete_volume, remove_instance
+        from lxctool.stacks.handlers import remove_instance
 
         for name in self.instances():
             remove_instance(self.lxd, name)
@@ -122,7 +122,7 @@ class StackRun:
         for pool in self.lxd.storage_pools():
             for vol in self.lxd.storage_volumes(pool["name"]):
                 if (vol.get("config") or {}).get("user.lxctool.stack") == self.name:
-                    delete_volume(self.lxd, pool["name"], vol["name"])
+                    self.lxd.delete_volume(pool["name"], vol["name"])
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def _say(message: str) -> None:
 
 def _interruptible() -> None:
     """SIGTERM stops like Ctrl-C; SIGINT is installed too (a shell's `&` starts us with it ignored)."""
-    from lxctool.stacks.handlers import STOP
+    from lxctool.stacks.handlers import STOP  # lazy: `lxctool --help` loads no stack code
 
     def handler(signum: int, frame: Any) -> None:
         STOP.set()  # worker threads waiting on a health check give up too
@@ -36,7 +36,7 @@ def _interruptible() -> None:
 
 
 def _parse_scale(items: tuple[str, ...]) -> dict[str, int]:
-    from lxctool.core.errors import SpecError
+    from lxctool.core.errors import SpecError  # lazy: `lxctool --help` loads no stack code
 
     out, errors = {}, []
     for item in items:
@@ -64,7 +64,7 @@ def plan(app: App, stack_file: Path, check: bool, fmt: str) -> int:
     noop, ensure-network, ensure-volume, ensure-profile, provision.
     Example: lxctool plan -f examples/mediawiki/stack.yaml --check
     """
-    import json
+    import json  # lazy: `lxctool --help` loads no stack code
 
     from lxctool.stacks.up import changes, prepare, stack_plan
 
@@ -98,7 +98,7 @@ def up(app: App, stack_file: Path, services: tuple[str, ...], parallel: int, sca
     Another `up` or `down` of the same stack at the same time is refused.
     Example: lxctool up -f stack.yaml --parallel 4 --scale web=3
     """
-    from lxctool.report.render import render
+    from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
     from lxctool.stacks.lock import stack_lock
     from lxctool.stacks.apply import Applier
@@ -127,7 +127,7 @@ def _monitor(lxd: Any, prep: Any) -> None:
     stack = prep.stack
     if stack.monitor is None:
         return
-    from lxctool.stacks import model as m
+    from lxctool.stacks import model as m  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import monitor
     from lxctool.stacks.desired import context
     from lxctool.stacks.state import addresses, own_instances
@@ -149,7 +149,7 @@ def _monitor(lxd: Any, prep: Any) -> None:
 @pass_app
 def down(app: App, stack_file: Path, volumes: bool, parallel: int) -> None:
     """Remove the stack's containers, networks and profiles (volumes and secrets stay unless --volumes)."""
-    from lxctool.stacks import manage, monitor
+    from lxctool.stacks import manage, monitor  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks.lock import stack_lock
 
     name = manage.stack_name(stack_file)
@@ -168,7 +168,7 @@ def down(app: App, stack_file: Path, volumes: bool, parallel: int) -> None:
 @pass_app
 def ps(app: App, stack_file: Path, no_health: bool, fmt: str) -> None:
     """Each replica: state, member, IPv4, health, limits, CPU and memory use against the limit."""
-    from lxctool.report.render import render
+    from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage, monitor
     from lxctool.stacks.load import load
 
@@ -190,7 +190,7 @@ def ps(app: App, stack_file: Path, no_health: bool, fmt: str) -> None:
 @pass_app
 def logs(app: App, stack_file: Path, service: str, follow: bool, lines: int) -> int:
     """SERVICE[/N]'s journal (systemd images) or the files in its `logs:` key."""
-    from lxctool.core.errors import SpecError
+    from lxctool.core.errors import SpecError  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
     from lxctool.stacks.load import load
 
@@ -222,14 +222,14 @@ def stack_group() -> None:
 @pass_app
 def stack_list(app: App, fmt: str) -> None:
     """The stacks on this host (by their labels) and their state."""
-    from lxctool.report.render import render
+    from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks.manage import stack_list as rows
 
     emit(render(rows(app.lxd), ["name", "state", "containers", "running", "services"], fmt))
 
 
 def _exec_stack(app: App, stack_file: Path, name: str | None, command: tuple[str, ...], env: tuple[str, ...]) -> int:
-    from lxctool.core.errors import SpecError
+    from lxctool.core.errors import SpecError  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
     from lxctool.stacks.load import load
 
@@ -241,7 +241,7 @@ def _exec_stack(app: App, stack_file: Path, name: str | None, command: tuple[str
 
 
 def _restart_stack(app: App, stack_file: Path, names: tuple[str, ...], force: bool, fmt: str) -> None:
-    from lxctool.report.render import render
+    from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
     from lxctool.stacks.load import load
 
@@ -253,7 +253,7 @@ def _restart_stack(app: App, stack_file: Path, names: tuple[str, ...], force: bo
 
 
 def _verify_stack(app: App, stack_file: Path, name: str | None, only: str | None, duration: float, fmt: str) -> int:
-    from lxctool.report.render import render
+    from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
     from lxctool.stacks.load import load
     from lxctool.verify import runner as core

@@ -135,6 +135,10 @@ class ResourcesMixin:
         """Set config keys of a custom storage volume."""
         self.call("PATCH", f"/1.0/storage-pools/{pool}/volumes/custom/{name}", body={"config": config})
 
+    def delete_volume(self: _Api, pool: str, name: str) -> None:
+        """Delete a custom storage volume (`down --volumes`)."""
+        self.call("DELETE", f"/1.0/storage-pools/{pool}/volumes/custom/{name}")
+
     def projects(self: _Api) -> list[str]:
         """Names of the daemon's projects."""
         return [p.rsplit("/", 1)[-1] for p in self.call("GET", "/1.0/projects") or []]

@@ -15,6 +15,9 @@ from lxctool.core.plan import Desired, DesiredInstance, DesiredNetwork, DesiredP
 from lxctool.core.spec import Limits
 from lxctool.stacks import model as m
 from lxctool.stacks import templates
+from lxctool.host import shaping as netshape
+from lxctool.net.network import NetworkSpec
+from lxctool.core.units import format_size
 
 PROVISION_KEY = "user.lxctool.provision"  # hash of the provision templates: a change re-runs them
 
@@ -61,7 +64,6 @@ def context(stack: m.Stack, addresses: Mapping[str, list[str]]) -> dict[str, Any
 
 def _profile_body(fp: FileProfile, base_devices: Mapping[str, Mapping[str, Any]], tc_police: bool) -> DesiredProfile:
     """A profile file as an LXD profile, as launch makes it (net-out shaped on the host)."""
-    from lxctool.host import shaping as netshape
 
     config, dev_keys = limitmap.limits_to_lxd(fp.limits)
     netshape.split_egress(config, dev_keys, "", lambda: tc_police)
@@ -88,7 +90,6 @@ def provision_hash(svc: m.Service) -> str:
 def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mapping[str, Any],
                       values: Mapping[str, str]) -> list[DesiredInstance]:
     """The desired containers of one service (environment rendered; never a secret)."""
-    from lxctool.host import shaping as netshape
 
     profiles = [BASE_PROFILE]
     expanded: dict[str, dict[str, Any]] = {k: dict(v) for k, v in host.base_devices.items()}
@@ -142,7 +143,6 @@ def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mappi
 def build_desired(stack: m.Stack, host: HostBase, ctx: Mapping[str, Any], values: Mapping[str, str],
                   services: list[str] | None = None) -> Desired:
     """Everything the stack wants (only the named services' containers when services is given)."""
-    from lxctool.net.network import NetworkSpec
 
     networks = []
     for net in stack.networks:
@@ -153,8 +153,6 @@ def build_desired(stack: m.Stack, host: HostBase, ctx: Mapping[str, Any], values
     for vol in stack.volumes:
         cfg = {m.STACK_KEY: stack.name}
         if vol.size:
-            from lxctool.core.units import format_size
-
             cfg["size"] = format_size(vol.size)
         volumes.append(DesiredVolume(vol.pool or host.pool, m.volume_name(stack.name, vol.name), cfg))
     used = {p for s in stack.services for p in s.profiles if p in host.profile_files}

@@ -19,6 +19,8 @@ from lxctool.core.plan import DesiredInstance, Op, OpKind
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.report.progress import progress
 from lxctool.stacks.desired import PROVISION_KEY
+from lxctool.stacks.provision import provision
+from lxctool.stacks.health import wait_healthy
 
 STOP = threading.Event()  # set on SIGINT/SIGTERM: long waits (health checks) give up at once
 
@@ -97,7 +99,6 @@ def _logged(kind: OpKind) -> Callable[[Any, Op], Any]:
 
 
 def _provision(ctx: Any, op: Op) -> None:
-    from lxctool.stacks.provision import provision
 
     d, svc, tmpl_ctx, secrets = op.payload
     progress(f"provisioning {d.name}")
@@ -105,7 +106,6 @@ def _provision(ctx: Any, op: Op) -> None:
 
 
 def _wait_healthy(ctx: Any, op: Op) -> None:
-    from lxctool.stacks.health import wait_healthy
 
     svc, secrets = op.payload
     lxd = ctx.lxd
@@ -125,8 +125,3 @@ STACK_HANDLERS: dict[OpKind | str, Callable[[Any, Op], Any]] = {
                                 OpKind.START, OpKind.WAIT_IPV4, OpKind.DELETE, OpKind.BUILD_IMAGE)},
     "provision": _provision, "wait-healthy": _wait_healthy,
 }
-
-
-def delete_volume(lxd: Lxd, pool: str, name: str) -> None:
-    """Delete a custom volume."""
-    lxd.call("DELETE", f"/1.0/storage-pools/{pool}/volumes/custom/{name}")

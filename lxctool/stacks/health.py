@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,16 +39,18 @@ def probe_once(lxd: Lxd, name: str, hc: Healthcheck, ipv4: str | None = None) ->
 
 
 def _http(ip: str, hc: Healthcheck) -> Probe:
+    """GET over a plain TCP connection: one request to a container, no proxy, no HTTP library."""
     url = f"http://{ip}:{hc.http_port}{hc.http_path}"
-    # no proxy: the address is a container on an lxctool bridge, never anything else
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = f"GET {hc.http_path} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: lxctool-health\r\n\r\n".encode()
     try:
-        with opener.open(url, timeout=hc.timeout) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        return Probe(False, f"GET {url}: {getattr(exc, 'reason', exc)}")
+        with socket.create_connection((ip, int(hc.http_port or 80)), timeout=hc.timeout) as conn:
+            conn.sendall(request)
+            head = conn.makefile("rb").readline(200).decode(errors="replace").split()
+    except OSError as exc:
+        return Probe(False, f"GET {url}: {exc.strerror or exc}")
+    if len(head) < 2 or not head[0].startswith("HTTP/") or not head[1].isdigit():
+        return Probe(False, f"GET {url}: not an HTTP answer ({' '.join(head)[:80]!r})")
+    status = int(head[1])
     return Probe(status == hc.http_status, f"GET {url} -> {status} (want {hc.http_status})")
 
 

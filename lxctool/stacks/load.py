@@ -16,6 +16,9 @@ from typing import Any
 from lxctool.core.errors import SpecError
 from lxctool.core.spec import parse_limits
 from lxctool.stacks import model as m
+from lxctool.core.units import UnitError, parse_size
+from lxctool.net.attach import PUBLISH_ACCEPTED, PUBLISH_RE
+from lxctool.stacks.validate import check_stack
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
@@ -28,7 +31,7 @@ def schema() -> dict[str, Any]:
 
 def read(path: Path) -> dict[str, Any]:
     """The YAML document of a stack file as a mapping; SpecError naming the file otherwise."""
-    import yaml  # noqa: PLC0415 - yaml is heavy for `lxctool --help`; only file readers load it
+    import yaml  # lazy: yaml costs ~40 ms; only stack file readers need it
 
     try:
         data = yaml.safe_load(path.read_text())
@@ -48,7 +51,7 @@ def _dotted(parts: Any) -> str:
 def schema_errors(raw: dict[str, Any]) -> list[str]:
     """Every schema violation as 'path: problem; what is accepted'."""
     # jsonschema pulls in referencing/rpds (~80 ms): loaded only when a stack file is checked
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # lazy: jsonschema costs ~80 ms; only a stack check needs it
 
     validator = Draft202012Validator(schema())
     out: list[str] = []
@@ -119,8 +122,6 @@ def build(raw: dict[str, Any], folder: Path, errors: list[str]) -> m.Stack:
         vol = vol or {}
         size = None
         if vol.get("size") is not None:
-            from lxctool.core.units import UnitError, parse_size
-
             try:
                 size = parse_size(vol["size"])
             except UnitError as exc:
@@ -197,7 +198,6 @@ def _source(folder: Path, source: str, label: str, errors: list[str]) -> Path | 
 
 
 def _publish(text: str, label: str, errors: list[str]) -> m.Publish | None:
-    from lxctool.net.attach import PUBLISH_ACCEPTED, PUBLISH_RE
 
     match = PUBLISH_RE.fullmatch(text.strip())
     if not match:
@@ -212,7 +212,6 @@ def _publish(text: str, label: str, errors: list[str]) -> m.Publish | None:
 
 def load(path: Path) -> tuple[m.Stack, dict[str, Any]]:
     """Read, schema-check and build a stack with its pure meaning checks; SpecError lists all."""
-    from lxctool.stacks.validate import check_stack
 
     raw = read(path)
     errors = schema_errors(raw)

@@ -11,9 +11,17 @@ from lxctool.core import limits as limitmap
 from lxctool.core import units
 from lxctool.core.errors import NotFound, SpecError
 from lxctool.core.names import FILE_PROFILE_PREFIX
+from lxctool.core.plan import ObservedInstance
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.report.progress import progress
 from lxctool.stacks import model as m
+import datetime
+from lxctool.stacks.load import read
+from lxctool.apply.executor import apply
+from lxctool.core.plan import Op, OpKind
+from lxctool.stacks.handlers import STACK_HANDLERS
+from lxctool.stacks import templates
+from lxctool.stacks.health import probe_once
 
 PS_COLUMNS = ["name", "service", "state", "member", "ipv4", "health", "limits", "cpu_percent",
               "cpu_percent_of_limit", "memory_bytes", "memory_limit_bytes", "memory_percent_of_limit"]
@@ -34,7 +42,6 @@ def cpu_limit_cpus(config: dict[str, str]) -> float | None:
 
 def cpu_percent_since_start(inst: dict[str, Any]) -> float | None:
     """Average CPU use since the container started (100 = one host CPU), from the one read."""
-    import datetime
 
     cpu_ns = ((inst.get("state") or {}).get("cpu") or {}).get("usage")
     started = inst.get("last_used_at") or ""
@@ -50,7 +57,6 @@ def cpu_percent_since_start(inst: dict[str, Any]) -> float | None:
 
 def stack_name(path: Path) -> str:
     """The stack's name from its file (only name: is needed, so down works on a broken file)."""
-    from lxctool.stacks.load import read
 
     raw = read(path)
     name = raw.get("name")
@@ -67,20 +73,18 @@ def members(instances: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]
 
 def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
     """Remove the stack's containers, networks and unused file profiles (volumes with volumes=True)."""
-    from lxctool.apply.executor import apply
-    from lxctool.core.plan import Op, OpKind
-    from lxctool.stacks.handlers import STACK_HANDLERS, delete_volume
 
-    insts = [i["name"] for i in members(lxd.instances_full(), stack)]
+    everything = lxd.instances_full()
+    insts = [i["name"] for i in members(everything, stack)]
     ops = [Op(OpKind.DELETE, name, reason="down") for name in insts]
     for net in lxd.networks():
         if (net.get("config") or {}).get(m.STACK_KEY) == stack:
             ops.append(Op(OpKind.DELETE_NETWORK, net["name"], after=tuple(insts)))
-    for prof in lxd.profiles():
-        users = {u.split("?")[0].rsplit("/", 1)[-1] for u in prof.get("used_by") or []}
-        # a profile made from a profiles/ file that only this stack's containers use
-        if prof["name"].startswith(FILE_PROFILE_PREFIX) and users and users <= set(insts):
-            ops.append(Op(OpKind.DELETE_PROFILE, prof["name"], after=tuple(insts)))
+    # a profile made from a profiles/ file that only this stack's containers use goes with them
+    ours = {p for i in everything if i["name"] in insts for p in i.get("profiles") or ()}
+    theirs = {p for i in everything if i["name"] not in insts for p in i.get("profiles") or ()}
+    for pname in sorted(p for p in ours - theirs if p.startswith(FILE_PROFILE_PREFIX)):
+        ops.append(Op(OpKind.DELETE_PROFILE, pname, after=tuple(insts)))
     apply(lxd, ops, parallel=max(1, parallel), handlers=STACK_HANDLERS)
     removed = [op.target for op in ops]
     if volumes:
@@ -88,9 +92,8 @@ def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
             for vol in lxd.storage_volumes(pool_rec["name"]):
                 if vol.get("type") == "custom" and (vol.get("config") or {}).get(m.STACK_KEY) == stack:
                     progress(f"deleting volume {vol['name']}")
-                    delete_volume(lxd, pool_rec["name"], vol["name"])
+                    lxd.delete_volume(pool_rec["name"], vol["name"])
                     removed.append(vol["name"])
-        from lxctool.stacks import templates
 
         templates.forget(stack)
     return removed
@@ -99,11 +102,11 @@ def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
 def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True,
             instances: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per replica from one batched read (plus each command health probe, run once)."""
-    from lxctool.stacks.health import probe_once
 
     rows = []
     for inst in members(lxd.instances_full() if instances is None else instances, stack.name):
-        cfg, devs = inst.get("expanded_config") or {}, inst.get("expanded_devices") or {}
+        seen = ObservedInstance.from_record(inst)
+        cfg, devs = dict(seen.expanded_config), {k: dict(v) for k, v in seen.expanded_devices.items()}
         state = inst.get("state") or {}
         ips = ipv4_addresses(state)
         svc_name = cfg.get(m.SERVICE_KEY, "")

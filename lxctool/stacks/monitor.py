@@ -58,7 +58,7 @@ def ensure(stack: str, args: list[str]) -> str:
         stop(stack)
     log = logfile(stack)
     log.parent.mkdir(parents=True, exist_ok=True)
-    import subprocess  # noqa: PLC0415 - a detached child; host/run.py waits for its commands
+    import subprocess  # lazy: a detached child outlives this process; only up starts one
 
     with open(log, "ab") as out:
         # a new session: Ctrl-C on `up` must not stop the monitor it leaves running

@@ -10,6 +10,7 @@ from lxctool.lxd.client import Lxd
 from lxctool.stacks import model as m
 from lxctool.stacks import templates
 from lxctool.stacks.desired import PROVISION_KEY
+from lxctool.stacks.validate import source_text
 
 
 class ProvisionFailed(LxctoolError):
@@ -26,7 +27,6 @@ def provision(lxd: Lxd, name: str, svc: m.Service, ctx: Mapping[str, Any], sec: 
               done_hash: str) -> None:
     """Push files and run commands in order; on success record done_hash on the container."""
     prov = svc.provision
-    from lxctool.stacks.validate import source_text
 
     for f in prov.files:
         text = f.content if f.content is not None else source_text(f)

@@ -14,6 +14,12 @@ from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.stacks import model as m
 from lxctool.stacks.desired import FileProfile, HostBase
 from lxctool.stacks.validate import HostView, check_host
+from lxctool.observe.state import isolation_missing
+from lxctool.images.recipes import find_recipe
+from lxctool.core.spec import load_profile_file, profile_description
+from lxctool.host import shaping
+from lxctool.core.spec import check_limits_for_host
+from lxctool.images.recipes import recipe_names
 
 
 @dataclass
@@ -42,7 +48,7 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     networks = {n["name"]: n for n in lxd.networks()}
     profiles = {p["name"]: p for p in lxd.profiles()}
     images: dict[str, str] = {}
-    for img in lxd.get("/1.0/images", recursion=1) or []:
+    for img in lxd.images():
         for alias in img.get("aliases") or []:
             images[alias["name"]] = img["fingerprint"]
     base = profiles.get(BASE_PROFILE)
@@ -58,7 +64,6 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     records = own_instances(instances, stack.name)
     wanted = {n for s in stack.services for n in m.instance_names(stack.name, s)}
     observed_instances = {name: ObservedInstance.from_record(rec) for name, rec in records.items()}
-    from lxctool.observe.state import isolation_missing
 
     attached = {m.network_name(stack.name, n.name) for n in stack.networks}
     attached |= {a.network for s in stack.services for a in s.networks if stack.network(a.network) is None}
@@ -73,10 +78,7 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     for p in {p for s in stack.services for p in s.profiles}:
         path = paths.find_file("profiles", p)
         if path is not None:
-            from lxctool.core.spec import load_profile_file, profile_description
-
             files[p] = FileProfile(path.stem, load_profile_file(path), profile_description(path))
-    from lxctool.images.recipes import find_recipe
 
     build = tuple(sorted({s.image for s in stack.services if s.image not in images and find_recipe(s.image)}))
     tc_police = bool(facts.tc_police)
@@ -90,7 +92,6 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
 
 def _host_facts(stack: m.Stack, caps: Any) -> tuple[HostFacts, str, bool]:
     """What the host can enforce, probed only for limits the stack asks (as launch does)."""
-    from lxctool.host import shaping
 
     net_out = any(s.limits.net_out is not None for s in stack.services)
     police = bool(caps.tc_police) if caps is not None and net_out else None  # a 60 ms kernel probe
@@ -113,8 +114,6 @@ def own_ports(records: dict[str, dict[str, Any]]) -> set[tuple[str, int, str]]:
 
 def host_errors(stack: m.Stack, st: StackState, cpus: int | None = None) -> list[str]:
     """check_host with this observation, and limits this host's CPUs cannot hold."""
-    from lxctool.core.spec import check_limits_for_host
-    from lxctool.images.recipes import recipe_names
 
     files = {p.stem for p in paths.data_dir("profiles").glob("*.yaml")}
     errors = check_host(stack, st.view, set(recipe_names()), files, own_ports(st.records))

@@ -26,8 +26,7 @@ def state_dir() -> Path:
 
 
 def _env():  # type: ignore[no-untyped-def]
-    # jinja2 costs ~50 ms to import: only stack commands load it (DESIGN.md: heavy imports lazily)
-    from jinja2 import StrictUndefined
+    from jinja2 import StrictUndefined  # lazy: jinja2 costs ~50 ms; only stack commands render templates
     from jinja2.sandbox import SandboxedEnvironment
 
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -35,7 +34,7 @@ def _env():  # type: ignore[no-untyped-def]
 
 def syntax_error(text: str) -> str | None:
     """Why the template does not parse, or None."""
-    from jinja2 import TemplateSyntaxError
+    from jinja2 import TemplateSyntaxError  # lazy: jinja2 costs ~50 ms; only stack commands render templates
 
     try:
         _env().parse(text)
@@ -46,7 +45,7 @@ def syntax_error(text: str) -> str | None:
 
 def referenced_services(text: str) -> set[str]:
     """Service names a template reads as services.X or services['X']."""
-    from jinja2 import nodes
+    from jinja2 import nodes  # lazy: jinja2 costs ~50 ms; only stack commands render templates
 
     try:
         ast = _env().parse(text)

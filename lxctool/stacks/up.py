@@ -14,6 +14,8 @@ from lxctool.stacks import model as m
 from lxctool.stacks import templates
 from lxctool.stacks.desired import PROVISION_KEY, build_desired, context
 from lxctool.stacks.state import StackState, addresses, host_errors, observe
+from lxctool.stacks.load import load
+from lxctool.stacks.validate import check_stack, used_variables
 
 PROVISION = "provision"        # stack op kinds of their own, applied by the one executor
 WAIT_HEALTHY = "wait-healthy"
@@ -60,8 +62,6 @@ def _with_dependencies(stack: m.Stack, wanted: list[str]) -> list[str]:
 def prepare(lxd: Lxd, path: Path, caps: Any, services: tuple[str, ...] = (),
             scale: Mapping[str, int] | None = None) -> Prepared:
     """Load, check and observe; SpecError listing every problem (nothing changed)."""
-    from lxctool.stacks.load import load
-    from lxctool.stacks.validate import check_stack, used_variables
 
     stack, _ = load(path)
     errors: list[str] = []

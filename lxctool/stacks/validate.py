@@ -10,6 +10,9 @@ from typing import Any, Iterable
 from lxctool.core.spec import NAME_ACCEPTED, valid_instance_name
 from lxctool.stacks import model as m
 from lxctool.stacks import templates
+from lxctool.net.attach import Publish, port_problem
+from lxctool.net import network as netmod
+from lxctool.core.plan import ObservedInstance
 
 NAME_RE_TEXT = "lowercase letters, digits and hyphens, starting with a letter"
 
@@ -204,7 +207,6 @@ class HostView:
 def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files: set[str],
                own_ports: set[tuple[str, int, str]]) -> list[str]:
     """Unknown images/profiles/networks, addresses other containers use, host ports taken."""
-    from lxctool.net.attach import Publish, port_problem
 
     errors = []
     stack_nets = {n.name for n in stack.networks}
@@ -246,8 +248,6 @@ def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files:
 
 def _foreign_addresses(label: str, att: m.Attachment, net: dict[str, Any],
                        instances: list[dict[str, Any]], own: set[str]) -> list[str]:
-    from lxctool.net import network as netmod
-
     errors = []
     used = {ip: who for ip, who in _used(net["name"], instances).items() if who not in own}
     for ip in att.ips:
@@ -257,11 +257,10 @@ def _foreign_addresses(label: str, att: m.Attachment, net: dict[str, Any],
 
 
 def _used(network: str, instances: list[dict[str, Any]]) -> dict[str, str]:
-    from lxctool.net import network as netmod
 
     out: dict[str, str] = {}
     for inst in instances:
-        for dev in (inst.get("expanded_devices") or {}).values():
+        for dev in ObservedInstance.from_record(inst).expanded_devices.values():
             if dev.get("type") == "nic" and dev.get("network") == network and dev.get("ipv4.address"):
                 out[dev["ipv4.address"]] = inst["name"]
         for ip in netmod._state_addrs(inst, network):  # noqa: SLF001 - same reading as launch
