@@ -170,9 +170,9 @@ def ps(app: App, stack_file: Path, no_health: bool, fmt: str) -> None:
     """Each replica: state, member, IPv4, health, limits, CPU and memory use against the limit."""
     from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage, monitor
-    from lxctool.stacks.load import load
+    from lxctool.stacks.load import load_stack
 
-    stack, _ = load(stack_file)
+    stack = load_stack(stack_file)
     rows = manage.ps_rows(app.lxd, stack, probe=not no_health)
     cols = manage.PS_COLUMNS if fmt != "table" else [c for c in manage.PS_COLUMNS if c != "memory_limit_bytes"]
     mon = monitor.status(stack.name) if stack.monitor else None
@@ -192,9 +192,9 @@ def logs(app: App, stack_file: Path, service: str, follow: bool, lines: int) -> 
     """SERVICE[/N]'s journal (systemd images) or the files in its `logs:` key."""
     from lxctool.core.errors import SpecError  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
-    from lxctool.stacks.load import load
+    from lxctool.stacks.load import load_stack
 
-    stack, _ = load(stack_file)
+    stack = load_stack(stack_file)
     names = manage.replicas(app.lxd, stack, [service])
     svc = stack.service(service.partition("/")[0])
     rc = 0
@@ -231,11 +231,11 @@ def stack_list(app: App, fmt: str) -> None:
 def _exec_stack(app: App, stack_file: Path, name: str | None, command: tuple[str, ...], env: tuple[str, ...]) -> int:
     from lxctool.core.errors import SpecError  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
-    from lxctool.stacks.load import load
+    from lxctool.stacks.load import load_stack
 
     if not name:
         raise SpecError("SERVICE: give SERVICE or SERVICE/N, then -- COMMAND")
-    stack, _ = load(stack_file)
+    stack = load_stack(stack_file)
     target = manage.replicas(app.lxd, stack, [name if "/" in name else f"{name}/1"])[0]
     return app.lxd.exec_stream(target, list(command), dict(e.split("=", 1) for e in env if "=" in e))
 
@@ -243,9 +243,9 @@ def _exec_stack(app: App, stack_file: Path, name: str | None, command: tuple[str
 def _restart_stack(app: App, stack_file: Path, names: tuple[str, ...], force: bool, fmt: str) -> None:
     from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
-    from lxctool.stacks.load import load
+    from lxctool.stacks.load import load_stack
 
-    stack, _ = load(stack_file)
+    stack = load_stack(stack_file)
     for target in manage.replicas(app.lxd, stack, list(names)):
         _say(f"restarting {target}")
         app.lxd.set_state(target, "restart", force=force)
@@ -255,10 +255,10 @@ def _restart_stack(app: App, stack_file: Path, names: tuple[str, ...], force: bo
 def _verify_stack(app: App, stack_file: Path, name: str | None, only: str | None, duration: float, fmt: str) -> int:
     from lxctool.report.render import render  # lazy: `lxctool --help` loads no stack code
     from lxctool.stacks import manage
-    from lxctool.stacks.load import load
+    from lxctool.stacks.load import load_stack
     from lxctool.verify import runner as core
 
-    stack, _ = load(stack_file)
+    stack = load_stack(stack_file)
     kinds = core.parse_only(only)
     targets = manage.replicas(app.lxd, stack, [name] if name else [])
     contexts = [core.context(app.lxd, t, duration, app.caps) for t in targets]  # all refused first

@@ -64,7 +64,6 @@ def context(stack: m.Stack, addresses: Mapping[str, list[str]]) -> dict[str, Any
 
 def _profile_body(fp: FileProfile, base_devices: Mapping[str, Mapping[str, Any]], tc_police: bool) -> DesiredProfile:
     """A profile file as an LXD profile, as launch makes it (net-out shaped on the host)."""
-
     config, dev_keys = limitmap.limits_to_lxd(fp.limits)
     netshape.split_egress(config, dev_keys, "", lambda: tc_police)
     devices = with_device_limits({k: dict(v) for k, v in base_devices.items()}, dev_keys)
@@ -90,7 +89,6 @@ def provision_hash(svc: m.Service) -> str:
 def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mapping[str, Any],
                       values: Mapping[str, str]) -> list[DesiredInstance]:
     """The desired containers of one service (environment rendered; never a secret)."""
-
     profiles = [BASE_PROFILE]
     expanded: dict[str, dict[str, Any]] = {k: dict(v) for k, v in host.base_devices.items()}
     for p in svc.profiles:
@@ -143,7 +141,6 @@ def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mappi
 def build_desired(stack: m.Stack, host: HostBase, ctx: Mapping[str, Any], values: Mapping[str, str],
                   services: list[str] | None = None) -> Desired:
     """Everything the stack wants (only the named services' containers when services is given)."""
-
     networks = []
     for net in stack.networks:
         spec = NetworkSpec(m.network_name(stack.name, net.name), net.subnet, nat=False, isolated=net.isolated)

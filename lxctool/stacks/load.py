@@ -210,9 +210,13 @@ def _publish(text: str, label: str, errors: list[str]) -> m.Publish | None:
     return m.Publish(match["ip"] or "127.0.0.1", hport, cport, match["proto"] or "tcp")
 
 
+def load_stack(path: Path) -> m.Stack:
+    """The one entry from a file to a checked Stack (a compose reader plugs in here)."""
+    return load(path)[0]
+
+
 def load(path: Path) -> tuple[m.Stack, dict[str, Any]]:
     """Read, schema-check and build a stack with its pure meaning checks; SpecError lists all."""
-
     raw = read(path)
     errors = schema_errors(raw)
     if errors:

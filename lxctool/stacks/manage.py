@@ -42,7 +42,6 @@ def cpu_limit_cpus(config: dict[str, str]) -> float | None:
 
 def cpu_percent_since_start(inst: dict[str, Any]) -> float | None:
     """Average CPU use since the container started (100 = one host CPU), from the one read."""
-
     cpu_ns = ((inst.get("state") or {}).get("cpu") or {}).get("usage")
     started = inst.get("last_used_at") or ""
     try:
@@ -57,7 +56,6 @@ def cpu_percent_since_start(inst: dict[str, Any]) -> float | None:
 
 def stack_name(path: Path) -> str:
     """The stack's name from its file (only name: is needed, so down works on a broken file)."""
-
     raw = read(path)
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -73,7 +71,6 @@ def members(instances: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]
 
 def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
     """Remove the stack's containers, networks and unused file profiles (volumes with volumes=True)."""
-
     everything = lxd.instances_full()
     insts = [i["name"] for i in members(everything, stack)]
     ops = [Op(OpKind.DELETE, name, reason="down") for name in insts]
@@ -102,7 +99,6 @@ def down(lxd: Lxd, stack: str, volumes: bool, parallel: int) -> list[str]:
 def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True,
             instances: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per replica from one batched read (plus each command health probe, run once)."""
-
     rows = []
     for inst in members(lxd.instances_full() if instances is None else instances, stack.name):
         seen = ObservedInstance.from_record(inst)

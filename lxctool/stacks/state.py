@@ -92,7 +92,6 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
 
 def _host_facts(stack: m.Stack, caps: Any) -> tuple[HostFacts, str, bool]:
     """What the host can enforce, probed only for limits the stack asks (as launch does)."""
-
     net_out = any(s.limits.net_out is not None for s in stack.services)
     police = bool(caps.tc_police) if caps is not None and net_out else None  # a 60 ms kernel probe
     facts = HostFacts(cpus=getattr(caps, "cpus", 1), tc_police=police,
@@ -114,7 +113,6 @@ def own_ports(records: dict[str, dict[str, Any]]) -> set[tuple[str, int, str]]:
 
 def host_errors(stack: m.Stack, st: StackState, cpus: int | None = None) -> list[str]:
     """check_host with this observation, and limits this host's CPUs cannot hold."""
-
     files = {p.stem for p in paths.data_dir("profiles").glob("*.yaml")}
     errors = check_host(stack, st.view, set(recipe_names()), files, own_ports(st.records))
     for svc in stack.services if cpus else ():

@@ -14,7 +14,7 @@ from lxctool.stacks import model as m
 from lxctool.stacks import templates
 from lxctool.stacks.desired import PROVISION_KEY, build_desired, context
 from lxctool.stacks.state import StackState, addresses, host_errors, observe
-from lxctool.stacks.load import load
+from lxctool.stacks.load import load_stack
 from lxctool.stacks.validate import check_stack, used_variables
 
 PROVISION = "provision"        # stack op kinds of their own, applied by the one executor
@@ -59,12 +59,11 @@ def _with_dependencies(stack: m.Stack, wanted: list[str]) -> list[str]:
     return out
 
 
-def prepare(lxd: Lxd, path: Path, caps: Any, services: tuple[str, ...] = (),
+def prepare(lxd: Lxd, source: Path | m.Stack, caps: Any, services: tuple[str, ...] = (),
             scale: Mapping[str, int] | None = None) -> Prepared:
-    """Load, check and observe; SpecError listing every problem (nothing changed)."""
-
-    stack, _ = load(path)
-    errors: list[str] = []
+    """Load (or take a Stack a converter made), check and observe; SpecError listing every problem."""
+    stack = load_stack(source) if isinstance(source, Path) else source
+    errors: list[str] = [] if isinstance(source, Path) else check_stack(stack)
     if scale:
         stack = with_scale(stack, scale, errors)
         errors += [e for e in check_stack(stack) if e not in errors]

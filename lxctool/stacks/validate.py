@@ -207,7 +207,6 @@ class HostView:
 def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files: set[str],
                own_ports: set[tuple[str, int, str]]) -> list[str]:
     """Unknown images/profiles/networks, addresses other containers use, host ports taken."""
-
     errors = []
     stack_nets = {n.name for n in stack.networks}
     own = {i["name"] for i in host.instances if (i.get("config") or {}).get(m.STACK_KEY) == stack.name}
