@@ -92,6 +92,8 @@ BROKEN = [
     ("services.web.environment.DB_HOST", "{{ services.cache.ipv4 }}",
      "services.web.environment.DB_HOST: template names service 'cache'"),
     ("services.web.environment.DB_HOST", "{{ services.db.ipv4 ", "services.web.environment.DB_HOST: template error"),
+    ("services.web.environment.LB", "{{ services.lb.ipv4s|join(',') }}",
+     "services.web.environment.LB: the address of lb is known only once it runs (DHCP); add lb to"),
     ("services.web.environment.PW", "${DB_PASSWORD}", "services.web.environment.PW: secret ${DB_PASSWORD} would be stored"),
     ("services.db.healthcheck", {"tcp": 1, "http": {"port": 80}}, "services.db.healthcheck: give exactly one of"),
     ("services.db.volumes", {"data": "relative"}, "services.db.volumes.data: 'relative' is not an absolute path"),

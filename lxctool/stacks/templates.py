@@ -43,22 +43,36 @@ def syntax_error(text: str) -> str | None:
     return None
 
 
-def referenced_services(text: str) -> set[str]:
-    """Service names a template reads as services.X or services['X']."""
+def referenced_services(text: str, addresses_only: bool = False) -> set[str]:
+    """Service names a template reads as services.X or services['X'] (only .ipv4/.ipv4s reads
+    when addresses_only)."""
     from jinja2 import nodes  # lazy: jinja2 costs ~50 ms; only stack commands render templates
 
     try:
         ast = _env().parse(text)
     except Exception:  # noqa: BLE001 - syntax errors are reported by syntax_error
         return set()
+
+    def service_of(node: Any) -> str | None:
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(node.node, nodes.Name) \
+                and node.node.name == "services":
+            if isinstance(node, nodes.Getattr):
+                return str(node.attr)
+            if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                return node.arg.value
+        return None
+
     out: set[str] = set()
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        base = node.node
-        if isinstance(base, nodes.Name) and base.name == "services":
-            if isinstance(node, nodes.Getattr):
-                out.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                out.add(node.arg.value)
+        if addresses_only:
+            if isinstance(node, nodes.Getattr) and node.attr in ("ipv4", "ipv4s"):
+                svc = service_of(node.node)
+                if svc:
+                    out.add(svc)
+        else:
+            svc = service_of(node)
+            if svc:
+                out.add(svc)
     return out
 
 

@@ -178,11 +178,32 @@ def _templates(stack: m.Stack, names: set[str]) -> list[str]:
             for ref in sorted(templates.referenced_services(text) - names):
                 errors.append(f"{path}: template names service {ref!r}, which is not in this stack; "
                               f"use one of {', '.join(sorted(names))}")
+            for ref in sorted(templates.referenced_services(text, addresses_only=True) & names):
+                if ref != svc.name and not _fixed(stack.service(ref)) and ref not in _needs(stack, svc.name):
+                    errors.append(f"{path}: the address of {ref} is known only once it runs (DHCP); add "
+                                  f"{ref} to services.{svc.name}.depends_on, or give {ref} a fixed ip")
             leaked = templates.variables(text) & secrets
             if leaked and not secret_ok:
                 errors.append(f"{path}: secret ${{{sorted(leaked)[0]}}} would be stored in LXD config in "
                               "clear; pass it through provision.env or a provision file instead")
     return errors
+
+
+def _fixed(svc: m.Service) -> bool:
+    """Whether every replica's first address is given in the file."""
+    return bool(svc.networks and svc.networks[0].ips)
+
+
+def _needs(stack: m.Stack, name: str) -> set[str]:
+    """Every service name depends on, directly or not."""
+    out: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep, _ in stack.service(todo.pop()).depends_on:
+            if dep not in out and any(s.name == dep for s in stack.services):
+                out.add(dep)
+                todo.append(dep)
+    return out
 
 
 def used_variables(stack: m.Stack) -> set[str]:
