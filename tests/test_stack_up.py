@@ -180,6 +180,14 @@ def test_plan_after_up_is_all_noop_and_second_up_writes_nothing(stack: StackRun)
     assert db["health"] == "healthy" and db["memory_limit_bytes"] == 64_000_000
     assert 0 < db["memory_bytes"] < 64_000_000 and db["memory_percent_of_limit"] > 0
     assert rows[f"{stack.name}-front-1"]["health"] == "healthy" and rows[f"{stack.name}-cache-1"]["health"] == "-"
+    execd = run_cli("exec", "-f", str(stack.file), "api/2", "--", "hostname", env=stack.env)
+    assert execd.returncode == 0 and execd.stdout.strip() == f"{stack.name}-api-2", execd.stderr
+    verified = run_cli("verify", "-f", str(stack.file), "db", "--only", "processes", "--format", "json",
+                       env=stack.env)
+    assert verified.returncode == 0, verified.stderr
+    findings = json.loads(verified.stdout)["findings"]
+    assert [(f["name"], f["limit"], f["verdict"]) for f in findings] == \
+        [(f"{stack.name}-db-1", "limits.processes", "ENFORCED")]
     proc = stack.cli("up")  # its time is the benchmark's business (noisy on a shared CI machine)
     assert proc.returncode == 0, proc.stderr
     assert "(0 writes)" in proc.stderr and "0 change(s)" in proc.stderr
