@@ -248,6 +248,15 @@ def test_image_change_recreates_and_the_volume_keeps_its_data(stack: StackRun, o
     assert stack.cli("up").returncode == 0
 
 
+def test_scale_adds_replicas_and_the_file_takes_them_back(stack: StackRun) -> None:
+    n = stack.name
+    proc = stack.cli("up", "--scale", "cache=2")
+    assert proc.returncode == 0, proc.stderr
+    assert {f"{n}-cache-1", f"{n}-cache-2"} <= set(stack.instances())
+    assert [(op["kind"], op["target"]) for op in stack.plan() if op["kind"] != "noop"] == [("delete", f"{n}-cache-2")]
+    assert stack.cli("up").returncode == 0 and f"{n}-cache-2" not in stack.instances()
+
+
 def test_removed_service_is_deleted(stack: StackRun) -> None:
     del stack.doc["services"]["worker"]
     stack.write()
