@@ -20,7 +20,9 @@ file_option = click.option("-f", "--file", "stack_file", type=FILE, required=Tru
 
 
 def _say(message: str) -> None:
-    click.echo(f"lxctool: {message}", err=True)
+    from lxctool.report.progress import progress  # lazy: the one stderr reporter
+
+    progress(message)
 
 
 def _interruptible() -> None:
@@ -113,33 +115,16 @@ def up(app: App, stack_file: Path, services: tuple[str, ...], parallel: int, sca
     with stack_lock(name, "up"):
         prep = prepare(lxd, stack_file, app.caps, services, scales)
         done = Applier(lxd, prep, parallel, counter).run()
-        _monitor(lxd if done else None, prep)
+        if prep.stack.monitor is not None:
+            from lxctool.stacks.monitor import ensure_for  # lazy: only stacks with monitor: need it
+
+            _say(ensure_for(lxd if done else None, prep.stack, prep.state.records))
     writes = sum(n for method, n in counter.items() if method != "GET")
     _say(f"{len(done)} change(s); LXD requests: {dict(sorted(counter.items()))} ({writes} writes)")
     # nothing changed: the observation made before is still the state (no further request)
     seen = None if done else list(prep.state.records.values())
     rows = manage.ps_rows(app.lxd, prep.stack, probe=False, instances=seen)
     emit(render(rows, ["name", "service", "state", "ipv4", "limits"], fmt))
-
-
-def _monitor(lxd: Any, prep: Any) -> None:
-    """Start (or restart, when dead or changed) the stack's host-side monitor."""
-    stack = prep.stack
-    if stack.monitor is None:
-        return
-    from lxctool.stacks import model as m  # lazy: `lxctool --help` loads no stack code
-    from lxctool.stacks import monitor
-    from lxctool.stacks.desired import context
-    from lxctool.stacks.state import addresses, own_instances
-
-    # after changes read the addresses again; otherwise the observation made before is current
-    insts = own_instances(lxd.instances_full(), stack.name) if lxd is not None else prep.state.records
-    ctx = context(stack, addresses(insts))
-    ip = ctx["services"][stack.monitor.influxdb]["ipv4"]
-    names = sorted(n for s in stack.services for n in m.instance_names(stack.name, s))
-    args = monitor.argv_for(f"http://{ip}:{stack.monitor.port}", stack.monitor.database,
-                            stack.monitor.interval, names)
-    _say(f"monitor {monitor.ensure(stack.name, args)} (log {monitor.logfile(stack.name)})")
 
 
 @click.command()

@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lxctool.stacks import model as m
+from lxctool.stacks.desired import context
 from lxctool.stacks.lock import run_dir
+from lxctool.stacks.state import addresses, own_instances
 
 
 def pidfile(stack: str) -> Path:
@@ -47,6 +50,19 @@ def status(stack: str) -> dict[str, Any]:
 def argv_for(url: str, database: str, interval: float, names: list[str]) -> list[str]:
     """The monitor command line (the installed lxctool, run by this Python)."""
     return ["monitor", "--influx-url", url, "--database", database, "--interval", f"{interval:g}", *names]
+
+
+def ensure_for(lxd: Any, stack: m.Stack, records: dict[str, dict[str, Any]]) -> str:
+    """Start (or restart, when dead or changed) the stack's monitor; a line saying which.
+
+    lxd None: nothing changed, so the records observed before are current (no request).
+    """
+    assert stack.monitor is not None
+    insts = own_instances(lxd.instances_full(), stack.name) if lxd is not None else records
+    ip = context(stack, addresses(insts))["services"][stack.monitor.influxdb]["ipv4"]
+    names = sorted(n for s in stack.services for n in m.instance_names(stack.name, s))
+    args = argv_for(f"http://{ip}:{stack.monitor.port}", stack.monitor.database, stack.monitor.interval, names)
+    return f"monitor {ensure(stack.name, args)} (log {logfile(stack.name)})"
 
 
 def ensure(stack: str, args: list[str]) -> str:
