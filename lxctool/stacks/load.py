@@ -228,11 +228,16 @@ def load_stack(path: Path) -> m.Stack:
 def load(path: Path) -> tuple[m.Stack, dict[str, Any]]:
     """Read, schema-check and build a stack with its pure meaning checks; SpecError lists all."""
     raw = read(path)
+    return load_dict(raw, path.resolve().parent), raw
+
+
+def load_dict(raw: dict[str, Any], folder: Path) -> m.Stack:
+    """A stack-file document (as read, or as a converter made it) -> a checked Stack."""
     errors = schema_errors(raw)
     if errors:
         raise SpecError(errors)
-    stack = build(raw, path.resolve().parent, errors)
+    stack = build(raw, folder, errors)
     errors += check_stack(stack)
     if errors:
         raise SpecError(errors)
-    return stack, raw
+    return stack
