@@ -143,6 +143,9 @@ def down(app: App, stack_file: Path, volumes: bool, parallel: int) -> None:
         if monitor.stop(name):
             _say(f"stopped the monitor of {name}")
         removed = manage.down(app.lxd, name, volumes, parallel)
+    from lxctool.stacks.lock import forget  # lazy: `lxctool --help` loads no stack code
+
+    forget(name)
     _say(f"removed {len(removed)} object(s) of stack {name}" if removed else f"stack {name} has nothing to remove")
 
 

@@ -42,3 +42,14 @@ def stack_lock(stack: str, command: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def forget(stack: str) -> None:
+    """After `down`: remove the stack's run folder when only the (released) lock is left in it."""
+    folder = run_dir(stack)
+    try:
+        if {p.name for p in folder.iterdir()} <= {"lock"}:
+            (folder / "lock").unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:
+        pass  # another process has just taken it: it stays
