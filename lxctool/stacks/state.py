@@ -71,7 +71,7 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     nets = {k: v for k, v in networks.items() if k in attached}
     facts, hook_path, hook_ok = _host_facts(stack, caps)
     observed = Observed(instances=observed_instances, networks=nets, profiles=profiles, volumes=volumes,
-                        images=images, isolation_missing=isolation_missing(nets), caps=facts,
+                        images=images, isolation_missing=isolation_missing(lxd, nets), caps=facts,
                         hook_installed=hook_ok, hook_path=hook_path)
     view = HostView(set(images), set(profiles), networks, instances)
     files = {}
