@@ -290,4 +290,4 @@ def test_down_removes_everything_but_the_volume(stack: StackRun) -> None:
     assert stack.owned() == stack.before  # type: ignore[attr-defined]
     assert not (stack.folder / "state" / stack.name / "secrets.env").exists()
     assert not os.path.exists(path)
-    assert not (stack.folder / "run" / "stacks" / stack.name).exists()  # nothing left under /run either
+    assert not (stack.folder / "run" / "stacks").exists()  # nothing left under /run either

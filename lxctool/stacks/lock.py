@@ -51,5 +51,6 @@ def forget(stack: str) -> None:
         if {p.name for p in folder.iterdir()} <= {"lock"}:
             (folder / "lock").unlink(missing_ok=True)
             folder.rmdir()
+            folder.parent.rmdir()  # RUN_DIR/stacks too, when this was the last stack in it
     except OSError:
         pass  # another process has just taken it: it stays

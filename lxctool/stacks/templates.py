@@ -175,7 +175,8 @@ def forget(stack: str) -> None:
     path = secrets_file(stack)
     if path.exists():
         path.unlink()
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass
+    for folder in (path.parent, path.parent.parent):  # STATE/NAME, then STATE when it is empty
+        try:
+            folder.rmdir()
+        except OSError:
+            break
