@@ -14,6 +14,7 @@ import click
 
 from lxctool import __version__
 from lxctool.core.errors import LxctoolError
+from lxctool.report.progress import progress
 
 FORMATS = ("table", "json", "csv")
 
@@ -31,8 +32,8 @@ class App:
     def lxd(self) -> Any:
         """The LXD connection: the selected remote over HTTPS, else the local socket; never both."""
         if self._lxd is None:
-            from lxctool.lxd import remote as remotes
-            from lxctool.lxd.client import Lxd
+            from lxctool.lxd import remote as remotes  # lazy: ~35 ms (http.client, ssl), not paid by --help
+            from lxctool.lxd.client import Lxd  # lazy: ~35 ms (http.client), not paid by --help
 
             chosen = remotes.selected(self.remote)
             self._lxd = Lxd(project=self.project,
@@ -43,11 +44,11 @@ class App:
     def caps(self) -> Any:
         """What the daemon's host can enforce, probed once (through the API for a remote)."""
         if self._caps is None and not self.lxd.is_local:
-            from lxctool.lxd.remote import RemoteCapabilities
+            from lxctool.lxd.remote import RemoteCapabilities  # lazy: only for a remote, not paid by --help
 
             self._caps = RemoteCapabilities(self.lxd)
         if self._caps is None:
-            from lxctool.host.caps import HostCapabilities
+            from lxctool.host.caps import HostCapabilities  # lazy: ~20 ms (subprocess), not paid by --help
 
             self._caps = HostCapabilities.probe()
         return self._caps
@@ -93,9 +94,9 @@ def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
 def _report(exc: LxctoolError) -> None:
     lines = getattr(exc, "errors", None) or [exc.message]
     for line in lines:
-        click.echo(f"lxctool: error: {line}", err=True)
+        progress(f"error: {line}")
     if exc.hint:
-        click.echo(f"lxctool: hint: {exc.hint}", err=True)
+        progress(f"hint: {exc.hint}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,10 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="lxctool", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("lxctool: interrupted", err=True)
+        progress("interrupted")
         sys.exit(130)
     except KeyboardInterrupt:
-        click.echo("lxctool: interrupted", err=True)
+        progress("interrupted")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

@@ -32,7 +32,7 @@ def list_(app: App, fmt: str) -> None:
     found = members(app.lxd)
     counts: dict[str, int] = {}
     # one request; an offline member's containers are still listed by the database
-    for inst in app.lxd.get("/1.0/instances", recursion=1) or []:
+    for inst in app.lxd.instance_records():
         loc = inst.get("location") or ""
         counts[loc] = counts.get(loc, 0) + 1
     rows = [{"name": m["name"], "status": m["status"], "roles": m["roles"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from typing import Any
@@ -11,17 +12,20 @@ import click
 from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import pass_app
+from lxctool.core.errors import SpecError
+from lxctool.report.export import influx_lines, prometheus_text
+from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 COMPARE_FORMATS = ("table", "json", "csv", "influx", "prometheus")
 
 
 def _say(message: str) -> None:
-    click.echo(f"lxctool: {message}", err=True)
+    progress(message)
 
 
 def _table(data: list[dict[str, Any]], explain: bool) -> str:
-    from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows
-    from lxctool.report.render import render
+    from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows  # lazy: 40-90 ms, not paid by --help
 
     parts = [render(table_rows(data), COLUMNS, "table", headers=HEADERS)]
     if "processes_by_container" in data[0]:  # only a local host's /proc can attribute processes
@@ -34,7 +38,7 @@ def _table(data: list[dict[str, Any]], explain: bool) -> str:
 
 def _watch(app: App, names: list[str] | None, interval: float, count: int | None, explain: bool) -> None:
     """Redraw like top until SIGINT (exit 0, terminal restored)."""
-    from lxctool.observe.compare import samples
+    from lxctool.observe.compare import samples  # lazy: 40-90 ms, not paid by --help
 
     tty = sys.stdout.isatty()
     out = sys.stdout
@@ -79,8 +83,7 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
       lxctool compare --samples 30 --plot usage.png
       lxctool compare --format influx      # line protocol for InfluxDB/Telegraf
     """
-    from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select
-    from lxctool.core.errors import SpecError
+    from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select  # lazy: 40-90 ms, not paid by --help
 
     seconds = positive(interval, "--interval")
     n = positive(count, "--samples", int) if count is not None else None
@@ -100,27 +103,19 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
         if fmt == "table":
             emit((f"\n{data[0]['time']}\n" if n > 1 else "") + _table(data, explain))
         elif fmt == "influx":
-            from lxctool.report.export import influx_lines
-
             emit("\n".join(influx_lines(data)))
     flat = [row for data in series for row in data]
     if fmt == "json":
-        import json
-
         emit(json.dumps(flat, indent=2))
     elif fmt == "csv":
-        from lxctool.report.render import render
-
         emit(render(flat, CSV_COLUMNS, "csv"))
     elif fmt == "prometheus":
-        from lxctool.report.export import prometheus_text
-
         emit(prometheus_text(series[-1]))
     if explain and fmt != "table":
         for note in notes(series[-1]):
             _say(note)
     if plot_path:
-        from lxctool.report.plot import plot
+        from lxctool.report.plot import plot  # lazy: 40-90 ms, not paid by --help
 
         plot(series, plot_path)
         _say(f"wrote {plot_path} ({len(series)} samples)")
@@ -144,8 +139,8 @@ def monitor(app: App, names: tuple[str, ...], influx_url: str, database: str, in
     push, sampling goes on and queued points are sent when it answers again.
     Example: lxctool monitor --influx-url http://127.0.0.1:8086 --database lxd --interval 5
     """
-    from lxctool.observe.compare import positive, select
-    from lxctool.observe.monitor import Influx, run
+    from lxctool.observe.compare import positive, select  # lazy: 40-90 ms, not paid by --help
+    from lxctool.observe.monitor import Influx, run  # lazy: 40-90 ms, not paid by --help
 
     seconds = positive(interval, "--interval")
     n = positive(count, "--samples", int) if count is not None else None

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lxctool.core.names import lxc_name
+
 ROOT = Path(os.environ.get("LXCTOOL_CGROUP_ROOT", "/sys/fs/cgroup"))
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio")
 
@@ -22,11 +24,6 @@ def layout(root: Path = ROOT) -> str:
     if (root / "unified").is_dir():
         return "hybrid"
     return "v1"
-
-
-def lxc_name(name: str, project: str | None = None) -> str:
-    """The name LXC knows the container by (LXD prefixes non-default projects)."""
-    return f"{project}_{name}" if project and project != "default" else name
 
 
 def payload_name(name: str, project: str | None = None) -> str:

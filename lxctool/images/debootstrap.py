@@ -7,17 +7,18 @@ No mirror is written here: the package source is read from the host's apt source
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
-from lxctool.images.aptsources import apt_proxy_env, debian_sources, host_sources, mirror_for
 from lxctool.core.errors import LxdError
+from lxctool.host import run
+from lxctool.images.aptsources import apt_proxy_env, debian_sources, host_sources, mirror_for
+from lxctool.report.progress import progress
 
 POLICY_RC = "#!/bin/sh\n# lxctool: no service starts while an image is built\nexit 101\n"
 TAIL_LINES = 15
@@ -37,11 +38,10 @@ def cache_dir(kind: str) -> Path:
 def run_step(label: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> str:
     """Run a command; on failure raise BuildStepError with its output's last lines."""
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", env={**os.environ, **(env or {})}, timeout=timeout)
-    except FileNotFoundError:
+        proc = run.run(argv, check=False, env=env, timeout=timeout, merge_stderr=True)
+    except run.ToolMissing:
         raise BuildStepError(f"{label}: {argv[0]} is not installed on the host") from None
-    except subprocess.TimeoutExpired:
+    except run.ToolTimeout:
         raise BuildStepError(f"{label}: still running after {timeout:.0f}s") from None
     if proc.returncode != 0:
         tail = "\n  ".join(proc.stdout.strip().splitlines()[-TAIL_LINES:])
@@ -80,8 +80,6 @@ def base_rootfs(suite: str, variant: str, dest: Path, say: Callable[[str], None]
 def build_lock(name: str) -> Iterator[None]:
     """An exclusive lock (flock) shared by every lxctool process on this host: two builds of
     the same base or recipe wait for each other instead of racing."""
-    import fcntl
-
     with open(cache_dir("locks") / f"{name}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -119,9 +117,9 @@ def workdir(name: str) -> Iterator[Path]:
         unmount_below(tmp)
         still = mounts_below(tmp)
         if still:
-            print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
+            progress(f"image: left {tmp} in place: {', '.join(still)} still mounted")
         else:
-            subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
+            run.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
 
 
 def _write_sources(root: Path, suite: str) -> None:
@@ -141,8 +139,8 @@ def unmount_below(root: Path) -> list[str]:
     """Unmount everything mounted at or below ROOT, deepest first; return what was mounted."""
     below = mounts_below(root)
     for m in below:
-        if subprocess.run(["umount", m], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        if not run.succeeds(["umount", m]):
+            run.succeeds(["umount", "-l", m])
     return below
 
 

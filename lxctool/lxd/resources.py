@@ -19,7 +19,6 @@ class _Api(Protocol):
     def get(self, path: str, **params: Any) -> Any: ...
 
     def get_or_none(self, path: str, **params: Any) -> Any: ...
-
     def image_alias(self, alias: str) -> dict[str, Any] | None: ...
 
     def profile(self, name: str) -> dict[str, Any] | None: ...
@@ -142,3 +141,11 @@ class ResourcesMixin:
     def projects(self: _Api) -> list[str]:
         """Names of the daemon's projects."""
         return [p.rsplit("/", 1)[-1] for p in self.call("GET", "/1.0/projects") or []]
+
+    def instance_records(self: _Api) -> list[dict[str, Any]]:
+        """Every instance's record without its state (recursion=1): one cheap request."""
+        return self.get("/1.0/instances", recursion=1) or []
+
+    def host_resources(self: _Api, target: str | None = None) -> dict[str, Any]:
+        """GET /1.0/resources (CPU, memory...) of the server, or of one cluster member."""
+        return self.get("/1.0/resources", **({"target": target} if target else {})) or {}

@@ -8,6 +8,7 @@ room for LXD to exec `kill` inside (LXD's exec itself needs a free pid).
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 from pathlib import Path
 
@@ -72,9 +73,8 @@ class Background:
 
     def start(self) -> "Background":
         """Start the script; remember its process group as the host sees it."""
-        quoted = self.script.replace("'", "'\"'\"'")
-        res = self.lxd.exec(self.name, ["sh", "-c",
-                                        f"setsid sh -c '{quoted}' </dev/null >/dev/null 2>&1 & echo $!"])
+        res = self.lxd.exec(self.name, ["sh", "-c", f"setsid sh -c {shlex.quote(self.script)} "
+                                                    "</dev/null >/dev/null 2>&1 & echo $!"])
         inner = res.stdout.strip()
         if res.exit_code != 0 or not inner.isdigit():
             raise LxdError(f"{self.name}: could not start a workload: {res.stderr.strip() or res.stdout.strip()}")
