@@ -18,8 +18,8 @@ TAKEN = [ipaddress.IPv4Network("10.191.0.0/24"), ipaddress.IPv4Network("192.0.2.
 
 @pytest.fixture(autouse=True)
 def hook_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Egress config writes the start-host hook script: here into a temporary folder, never
-    into the host's /var/lib/lxctool."""
+    """The start-host hook script's path points into a temporary folder: a test that reaches
+    ensure_hook_script writes there, never into the host's /var/lib/lxctool."""
     path = tmp_path / "hooks" / "net-out"
     monkeypatch.setattr(netshape, "HOOK_PATH", path)
     return path
@@ -129,7 +129,7 @@ def test_publish_parsing() -> None:
 
 def test_egress_config_keeps_other_raw_lxc(hook_in_tmp: Path) -> None:
     cfg = netshape.egress_config(10_000_000, "lxc.apparmor.profile = unconfined\n")
-    assert hook_in_tmp.is_file() and str(hook_in_tmp) in cfg["raw.lxc"]
+    assert str(hook_in_tmp) in cfg["raw.lxc"] and not hook_in_tmp.exists()  # planning writes nothing
     assert cfg["user.lxctool.net-out"] == "10000000"
     lines = cfg["raw.lxc"].splitlines()
     assert lines[0] == "lxc.apparmor.profile = unconfined"
