@@ -13,6 +13,7 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.core.errors import CheckFailed
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 file_option = click.option("-f", "--file", "stack_file", type=FILE, required=True, metavar="FILE",
@@ -79,7 +80,9 @@ def plan(app: App, stack_file: Path, check: bool, fmt: str) -> int:
     else:
         emit("\n".join(prep.secrets.mask(op.describe()) for op in ops))
         _say(f"{len(changes(ops))} change(s), {len(ops) - len(changes(ops))} up to date")
-    return 3 if check and changes(ops) else 0
+    if check and changes(ops):
+        raise CheckFailed(f"{len(changes(ops))} change(s) to make: the stack differs from its file")
+    return 0
 
 
 @click.command()
@@ -259,7 +262,9 @@ def _verify_stack(app: App, stack_file: Path, name: str | None, only: str | None
     cols = ["name"] + core.COLUMNS
     emit(render(rows, cols if fmt == "table" else cols + ["configured_value", "measured_value", "unit"], fmt,
                 data={"stack": stack.name, "findings": rows}))
-    return 3 if failing else 0
+    if failing:
+        raise CheckFailed(f"{stack.name}: a limit is not enforced or unsupported")
+    return 0
 
 
 def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument: str) -> None:

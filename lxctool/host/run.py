@@ -95,12 +95,15 @@ def succeeds(argv: Sequence[str], *, timeout: float | None = None) -> bool:
 def start(argv: Sequence[str], *, stdin: int | IO[bytes] | None = subprocess.DEVNULL,
           stdout: int | IO[bytes] | None = subprocess.DEVNULL,
           stderr: int | IO[bytes] | None = subprocess.DEVNULL,
-          env: Mapping[str, str] | None = None) -> "subprocess.Popen[bytes]":
-    """Start argv in the background; the caller waits for or ends the returned process (by its pid)."""
+          env: Mapping[str, str] | None = None, new_session: bool = False) -> "subprocess.Popen[bytes]":
+    """Start argv in the background; the caller waits for or ends the returned process (by its pid).
+
+    new_session: the child leads its own session, so a Ctrl-C on this terminal does not reach it.
+    """
     args = tuple(str(a) for a in argv)
     try:
-        return subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=stderr,
-                                env={**os.environ, **env} if env else None)
+        return subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True,
+                                start_new_session=new_session, env={**os.environ, **env} if env else None)
     except FileNotFoundError:
         raise ToolMissing(f"{args[0]} is not installed on the host", argv=args) from None
 

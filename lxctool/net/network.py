@@ -147,12 +147,14 @@ def used_addresses(lxd: Lxd, network: str, instances: list[dict[str, Any]] | Non
         for dev in inst.nics().values():
             if dev.get("network") == network and dev.get("ipv4.address"):
                 used[dev["ipv4.address"]] = inst.name
-        for addr in _state_addrs(inst, network):
+        for addr in _state_addrs(record, network):
             used.setdefault(addr, inst.name)
     return used
 
 
-def _state_addrs(inst: Instance, network: str) -> list[str]:
+def _state_addrs(record: dict[str, Any], network: str) -> list[str]:
+    """IPv4 addresses the instance record's state shows on its NICs attached to network."""
+    inst = Instance(record)
     out = []
     for nic, dev in inst.expanded_devices.items():
         if dev.get("network") == network:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lxctool.host import run
 from lxctool.stacks import model as m
 from lxctool.stacks.desired import context
 from lxctool.stacks.lock import run_dir
@@ -74,12 +75,10 @@ def ensure(stack: str, args: list[str]) -> str:
         stop(stack)
     log = logfile(stack)
     log.parent.mkdir(parents=True, exist_ok=True)
-    import subprocess  # lazy: a detached child outlives this process; only up starts one
-
     with open(log, "ab") as out:
         # a new session: Ctrl-C on `up` must not stop the monitor it leaves running
-        proc = subprocess.Popen([sys.executable, "-c", "from lxctool.cli import main; main()", *args], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=out, start_new_session=True, close_fds=True)
+        proc = run.start([sys.executable, "-c", "from lxctool.cli import main; main()", *args],
+                         stdout=out, stderr=out, new_session=True)
     path = pidfile(stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([str(proc.pid), *args]) + "\n")

@@ -16,7 +16,7 @@ from lxctool.stacks.desired import FileProfile, HostBase
 from lxctool.stacks.validate import HostView, check_host
 from lxctool.observe.state import isolation_missing
 from lxctool.images.recipes import find_recipe
-from lxctool.core.spec import load_profile_file, profile_description
+from lxctool.host.files import load_profile_file, profile_description
 from lxctool.host import shaping
 from lxctool.core.spec import check_limits_for_host
 from lxctool.images.recipes import recipe_names
