@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 
 from lxctool.cli import cluster
 from lxctool.cli import compare
+from lxctool.cli import compose
 from lxctool.cli import dashboard
 from lxctool.cli import doctor
 from lxctool.cli import image
@@ -131,5 +132,6 @@ from lxctool.cli import remote
 from lxctool.cli import stacks
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, stacks):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, stacks,
+                compose):
     _module.register(cli)

@@ -30,6 +30,7 @@ class Note:
 
     path: str
     reason: str
+    dropped: bool = True             # False: carried over, only spelled differently (an image name)
 
     def line(self) -> str:
         """One human line."""
@@ -89,8 +90,8 @@ class _Converter:
         self.notes: list[Note] = []
         self.errors: list[str] = []
 
-    def note(self, path: str, reason: str) -> None:
-        self.notes.append(Note(path, reason))
+    def note(self, path: str, reason: str, dropped: bool = True) -> None:
+        self.notes.append(Note(path, reason, dropped))
 
     def convert(self, name: str) -> dict[str, Any]:
         stack: dict[str, Any] = {"name": name}
@@ -153,7 +154,8 @@ class _Converter:
         ext = svc.get(EXTENSION) or {}
         done = {"image", "build", EXTENSION}
         if ext.get("role") == "monitor":
-            return self._monitor(sname, svc, ext, stack)
+            self._monitor(sname, svc, ext, stack)
+            return None
         if ext.get("role") == "dashboard":
             self.note(where, "a dashboard service is not run as a container: use `lxctool dashboard -f FILE`")
             return None
@@ -233,12 +235,13 @@ class _Converter:
         base = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
         if base and self.recipe_exists(base):
             if base != image:
-                self.note(f"{where}.image", f"{image!r} runs as the local recipe {base!r}")
+                self.note(f"{where}.image", f"{image!r} runs as the local recipe {base!r}", dropped=False)
             return base
         return image
 
     def _monitor(self, sname: str, svc: dict[str, Any], ext: dict[str, Any],
                  stack: dict[str, Any]) -> None:
+        """The telegraf-like service becomes the stack's host-side monitor."""
         deps = svc.get("depends_on") or []
         influx = ext.get("influxdb") or (list(deps)[0] if deps else None)
         stack["monitor"] = {"influxdb": influx, "database": ext.get("database", "telegraf"),
@@ -247,7 +250,6 @@ class _Converter:
             if key not in ("image", "build", EXTENSION, "depends_on"):
                 self.note(f"services.{sname}.{key}", "dropped: this service is the stack's host-side "
                                                       "monitor (x-lxctool role: monitor), which reads the host itself")
-        return None
 
     def _ports(self, where: str, svc: dict[str, Any], out: dict[str, Any]) -> None:
         publish = []
@@ -287,8 +289,8 @@ class _Converter:
             except OSError as exc:
                 self.errors.append(f"{where}.env_file.{i}: cannot read {fpath}: {exc.strerror}")
         raw = svc.get("environment") or {}
-        items = raw.items() if isinstance(raw, dict) else (
-            (e.split("=", 1)[0], e.split("=", 1)[1] if "=" in e else None) for e in raw)
+        items: list[tuple[str, Any]] = list(raw.items()) if isinstance(raw, dict) else [
+            (e.split("=", 1)[0], e.split("=", 1)[1] if "=" in e else None) for e in raw]
         for k, v in items:
             if v is None:
                 env[k] = "${" + k + "}"  # compose: take it from the environment
@@ -387,7 +389,7 @@ def convert(data: Any, path: Path, *, allow_bind_mounts: bool = False, strict: b
         raise SpecError([f"{path.name}: {e}" for e in errors])
     conv = _Converter(data, path.resolve().parent, allow_bind_mounts, recipe_exists)
     stack = conv.convert(stack_name(data, path))
-    errors = conv.errors + ([f"{n.line()} (--strict)" for n in conv.notes] if strict else [])
+    errors = conv.errors + ([f"{n.line()} (--strict)" for n in conv.notes if n.dropped] if strict else [])
     if errors:
         raise SpecError([f"{path.name}: {e}" for e in errors])
     return stack, conv.notes
