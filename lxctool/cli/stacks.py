@@ -16,8 +16,47 @@ from lxctool.cli import pass_app
 from lxctool.core.errors import CheckFailed
 
 FILE = click.Path(dir_okay=False, path_type=Path)
-file_option = click.option("-f", "--file", "stack_file", type=FILE, required=True, metavar="FILE",
-                           help="The stack file (see examples/).")
+FILE_HELP = ("The stack file (see examples/), or a docker-compose file (compose.yaml, "
+             "docker-compose.yml, or any file with a version: key).")
+COMPOSE_FLAGS = {
+    "compose": "Read -f FILE as a docker-compose file whatever its name.",
+    "allow-bind-mounts": "Compose: carry bind mounts over as disk devices (they reach into the host).",
+    "strict": "Compose: refuse (exit 2) when a key cannot be carried over, instead of warning.",
+}
+
+
+def _remember_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[f"lxctool.{param.name}"] = value
+    return value
+
+
+def _read_options(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Set how -f is read for this invocation (the flags are eager, so they are known by now)."""
+    from lxctool.stacks.compose_file import OPTIONS, ComposeOptions  # lazy: no stack code for --help
+
+    OPTIONS.set(ComposeOptions(force=ctx.meta.get("lxctool.compose", False),
+                               allow_bind_mounts=ctx.meta.get("lxctool.allow_bind_mounts", False),
+                               strict=ctx.meta.get("lxctool.strict", False)))
+    return value
+
+
+def _flag_kwargs(flag: str) -> dict[str, Any]:
+    return {"is_flag": True, "is_eager": True, "expose_value": False, "callback": _remember_flag,
+            "help": COMPOSE_FLAGS[flag]}
+
+
+def compose_flags() -> list[click.Option]:
+    """--compose, --allow-bind-mounts, --strict: how a -f file is read."""
+    return [click.Option([f"--{flag}"], **_flag_kwargs(flag)) for flag in COMPOSE_FLAGS]
+
+
+def file_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-f FILE (required) and the flags that say how it is read."""
+    func = click.option("-f", "--file", "stack_file", type=FILE, required=True, metavar="FILE",
+                        callback=_read_options, help=FILE_HELP)(func)
+    for flag in COMPOSE_FLAGS:
+        func = click.option(f"--{flag}", **_flag_kwargs(flag))(func)
+    return func
 
 
 def _say(message: str) -> None:
@@ -271,8 +310,10 @@ def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument
     """Give an existing container command `-f FILE`: its NAME argument then names services."""
     original = cmd.callback
     assert original is not None
-    cmd.params.insert(0, click.Option(["-f", "--file", "stack_file"], type=FILE, default=None, metavar="FILE",
-                                      help="A stack file: NAME is then SERVICE or SERVICE/N."))
+    cmd.params[0:0] = [click.Option(["-f", "--file", "stack_file"], type=FILE, default=None, metavar="FILE",
+                                    callback=_read_options,
+                                    help="A stack or compose file: NAME is then SERVICE or SERVICE/N."),
+                       *compose_flags()]
     for param in cmd.params:
         if isinstance(param, click.Argument) and param.name == argument:
             param.required = False

@@ -357,11 +357,13 @@ class _Converter:
         for i, vol in enumerate(svc.get("volumes") or []):
             if isinstance(vol, dict):
                 source, target, kind = vol.get("source"), vol.get("target"), vol.get("type", "volume")
+                readonly = bool(vol.get("read_only"))
             else:
                 parts = str(vol).split(":")
                 source, target = (parts[0], parts[1]) if len(parts) > 1 else (None, parts[0])
                 kind = "bind" if source and (source.startswith((".", "/", "~"))) else "volume"
-                if len(parts) > 2:
+                readonly = len(parts) > 2 and "ro" in parts[2].split(",")
+                if len(parts) > 2 and parts[2] not in ("ro", "rw"):
                     self.note(f"{where}.volumes.{i}", f"mode {parts[2]!r} not carried over")
             if not source:
                 self.note(f"{where}.volumes.{i}", "an anonymous volume is not carried over")
@@ -370,7 +372,8 @@ class _Converter:
                     self.errors.append(f"{where}.volumes.{i}: {source} is a bind mount into the host; "
                                        "add --allow-bind-mounts to allow it")
                 else:
-                    binds[str((self.folder / source).resolve())] = str(target)
+                    host = (self.folder / Path(source).expanduser()).resolve()
+                    binds[str(host)] = str(target) + (":ro" if readonly else "")
             else:
                 named[str(source)] = str(target)
         if named:

@@ -1,13 +1,45 @@
-"""Reading a file named with -f as compose: detection, YAML, conversion with the local recipes."""
+"""Reading a file named with -f as compose: detection, options from the command line, conversion
+with the local recipes, and each note said once on stderr."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lxctool.core.errors import SpecError
 from lxctool.images.recipes import find_recipe
+from lxctool.report.progress import progress
 from lxctool.stacks.compose import Note, convert, is_compose
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """How -f files are read: --compose, --allow-bind-mounts, --strict."""
+
+    force: bool = False
+    allow_bind_mounts: bool = False
+    strict: bool = False
+
+
+# set by the command line for one invocation; every reader of -f sees the same options
+OPTIONS: ContextVar[ComposeOptions] = ContextVar("compose_options", default=ComposeOptions())
+_said: set[tuple[str, str]] = set()
+
+
+def as_stack_document(path: Path, data: Any) -> Any:
+    """The stack document a file means: itself, or its compose conversion (notes said once)."""
+    opts = OPTIONS.get()
+    if not is_compose(path, data, opts.force):
+        return data
+    stack, notes = convert(data, path, allow_bind_mounts=opts.allow_bind_mounts, strict=opts.strict,
+                           recipe_exists=lambda name: find_recipe(name) is not None)
+    for note in notes:
+        if (str(path), note.line()) not in _said:
+            _said.add((str(path), note.line()))
+            progress(f"{path.name}: {note.line()}")
+    return stack
 
 
 def read_yaml(path: Path, label: str = "-f") -> Any:

@@ -128,6 +128,9 @@ def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mappi
             volume = next((v for v in stack.volumes if v.name == vol), m.StackVolume(vol))
             devices[f"vol-{vol}"] = {"type": "disk", "pool": volume.pool or host.pool,
                                      "source": m.volume_name(stack.name, vol), "path": path}
+        for i, (host_path, target, readonly) in enumerate(svc.binds):
+            devices[f"bind-{i}"] = {"type": "disk", "source": host_path, "path": target,
+                                    **({"readonly": "true"} if readonly else {})}
         for pub in svc.publish:
             devices[f"publish-{pub.proto}-{pub.host_port}"] = {
                 "type": "proxy", "bind": "host", "listen": f"{pub.proto}:{pub.host_ip}:{pub.host_port}",

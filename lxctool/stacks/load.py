@@ -19,6 +19,7 @@ from lxctool.core.spec import parse_limits
 from lxctool.stacks import model as m
 from lxctool.core.units import UnitError, parse_size
 from lxctool.net.attach import PUBLISH_ACCEPTED, PUBLISH_RE
+from lxctool.stacks.compose_file import as_stack_document
 from lxctool.stacks.validate import check_stack
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -36,7 +37,8 @@ def read(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise SpecError(f"-f: cannot read {path}: {exc.strerror}") from None
-    return copy.deepcopy(_parse(str(path), text))  # callers may change their copy
+    data = copy.deepcopy(_parse(str(path), text))  # callers may change their copy
+    return as_stack_document(path, data)  # a compose file becomes the stack document it means
 
 
 @lru_cache(maxsize=4)
@@ -187,7 +189,10 @@ def _service(name: str, svc: dict[str, Any], folder: Path, errors: list[str]) ->
     return m.Service(
         name=name, image=svc["image"], replicas=int(svc.get("replicas", 1)), limits=limits,
         profiles=tuple(svc.get("profiles") or ()), networks=tuple(attachments),
-        volumes=tuple((v, p) for v, p in (svc.get("volumes") or {}).items()), depends_on=depends,
+        volumes=tuple((v, p) for v, p in (svc.get("volumes") or {}).items()),
+        binds=tuple((host, target.removesuffix(":ro"), target.endswith(":ro"))
+                    for host, target in (svc.get("binds") or {}).items()),
+        depends_on=depends,
         environment=_pairs(svc.get("environment")), healthcheck=health, provision=provision,
         publish=tuple(p for p in published if p is not None),
         logs=tuple(svc.get("logs") or ()))

@@ -109,6 +109,7 @@ class Service:
     profiles: tuple[str, ...] = ()
     networks: tuple[Attachment, ...] = ()   # () = eth0 as the base profile has it
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
+    binds: tuple[tuple[str, str, bool], ...] = ()  # (host path, mount path, read-only): reach into the host
     depends_on: tuple[tuple[str, str], ...] = ()  # (service, "started" | "healthy")
     environment: tuple[tuple[str, str], ...] = ()
     healthcheck: Healthcheck | None = None
