@@ -127,3 +127,34 @@ def test_bind_mounts_need_the_flag_and_bad_files_change_nothing(tmp_path: Path, 
     proc = run_cli("plan", "-f", str(strict), "--strict")
     assert proc.returncode == 2 and "services.s.restart" in proc.stderr
     assert snapshot() == before
+
+
+def test_the_labs_compose_file_serves_the_wiki_behind_the_balancer(lxd: Any, run_prefix: str,
+                                                                     tmp_path: Path) -> None:
+    """examples/mediawiki/docker-compose.yml (the seed's file, reconstructed), under this run's name."""
+    import shutil
+
+    from conftest import REPO
+    from test_mediawiki_stack import UP_TIMEOUT, cleanup, wiki
+
+    stack = f"{run_prefix}-mwc"
+    shutil.copytree(REPO / "examples" / "mediawiki", tmp_path, dirs_exist_ok=True)
+    compose = tmp_path / "docker-compose.yml"
+    text = compose.read_text()
+    assert "\nname: mediawiki-compose\n" in text
+    compose.write_text(text.replace("\nname: mediawiki-compose\n", f"\nname: {stack}\n"))
+    try:
+        up = run_cli("up", "-f", str(compose), check=True, timeout=UP_TIMEOUT)
+        for dropped in ("services.telegraf.volumes", "services.chronograf"):
+            assert dropped in up.stderr  # reported, not dropped silently
+        answers = [wiki("/") for _ in range(4)]
+        assert [a[0] for a in answers] == [200] * 4, answers
+        assert {a[1] for a in answers} == {f"{stack}-web1-1", f"{stack}-web2-1"}
+        assert all("Lab Wiki" in a[2] for a in answers)
+        plan = run_cli("plan", "-f", str(compose), "--format", "json", check=True)
+        assert {op["kind"] for op in json.loads(plan.stdout)} == {"noop"}
+        limits = lxd.instance(f"{stack}-database-1")["config"]
+        assert (limits["limits.memory"], limits["limits.cpu.allowance"]) == ("512MiB", "100ms/100ms")
+    finally:
+        cleanup(lxd, stack, compose)
+    assert not [i["name"] for i in lxd.instances_full() if i["name"].startswith(f"{stack}-")]

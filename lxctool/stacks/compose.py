@@ -95,6 +95,9 @@ class _Converter:
 
     def convert(self, name: str) -> dict[str, Any]:
         stack: dict[str, Any] = {"name": name}
+        top_ext = self.data.get(EXTENSION) or {}
+        if top_ext.get("secrets"):
+            stack["secrets"] = list(top_ext["secrets"])  # lxctool secrets: from env/.env, else generated
         for key in ("secrets", "configs"):
             if key in self.data:
                 self.note(key, "compose secrets/configs are not carried over; give secrets as ${VAR} "
@@ -215,8 +218,9 @@ class _Converter:
             if key in svc:
                 self.note(f"{where}.{key}", "a system container runs its image's init, not a command; the "
                                             "recipe's services start it (or use x-lxctool provision)")
-        if ext.get("provision"):
-            out["provision"] = ext["provision"]
+        for key in ("provision", "healthcheck", "logs", "profiles"):  # lxctool's own keys, as they are
+            if ext.get(key):
+                out[key] = ext[key]
         done |= {"ports", "environment", "env_file", "depends_on", "healthcheck", "networks", "volumes",
                  "command", "entrypoint"}
         for key in svc:

@@ -22,7 +22,11 @@ def stack_yaml(stack: dict[str, Any], notes: list[Note], source: str) -> str:
     lines = [f"# lxctool stack converted from {source}"]
     lines += [f"# lxctool: {n.line()}" for n in top]
     in_services = False
-    for line in yaml.safe_dump(stack, sort_keys=False, default_flow_style=False).splitlines():
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # a compose file's <<: merges shared objects: write each out in full
+
+    for line in yaml.dump(stack, Dumper=Dumper, sort_keys=False, default_flow_style=False).splitlines():
         lines.append(line)
         if not line.startswith(" "):
             in_services = line == "services:"
