@@ -27,6 +27,7 @@ def convert(file: Path, output: Path | None, allow_bind_mounts: bool, strict: bo
       lxctool convert docker-compose.yml
       lxctool convert compose.yaml -o stack.yaml --strict
     """
+    # lazy: `lxctool --help` loads no stack or compose code
     from lxctool.report.progress import progress
     from lxctool.stacks.compose_file import load_compose
     from lxctool.stacks.convert import stack_yaml
