@@ -69,7 +69,85 @@ def emit(text: str) -> None:
     click.echo(text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def checked(errors: list[str], parse: Callable[..., Any], *args: Any) -> Any:
+    """parse(*args), or None with its SpecError lines added to errors: report every problem at once."""
+    from lxctool.core.errors import SpecError
+
+    try:
+        return parse(*args)
+    except SpecError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def _report(exc: LxctoolError) -> None:
+    lines = getattr(exc, "errors", None) or [exc.message]
+    for line in lines:
+        progress(f"error: {line}")
+    if exc.hint:
+        progress(f"hint: {exc.hint}")
+
+
+def _field(param: click.Parameter | None) -> str:
+    """How the user spells a parameter: its first option name, or an argument's metavar."""
+    if param is None:
+        return ""
+    if isinstance(param, click.Option):
+        return param.opts[0]
+    return param.metavar or (param.name or "").upper()
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    """click's own refusals (bad choice, unknown option, missing argument) in lxctool's one-line shape."""
+    if isinstance(exc, click.MissingParameter):
+        line = f"{_field(exc.param)}: missing; it is required" if exc.param else exc.format_message()
+    elif isinstance(exc, click.BadParameter) and exc.param is not None:
+        line = f"{_field(exc.param)}: {exc.message}"
+    elif isinstance(exc, click.NoSuchOption):
+        line = f"{exc.option_name}: no such option" + (
+            f"; did you mean {', '.join(exc.possibilities)}?" if exc.possibilities else "")
+    else:
+        line = exc.format_message()
+    progress(f"error: {line}")
+    if exc.ctx is not None:
+        progress(f"hint: see '{exc.ctx.command_path} --help'")
+
+
+class LxctoolGroup(click.Group):
+    """The top-level group; its main() is the one place where errors become exit codes.
+
+    Living in main() (not in a wrapper around it) means click's CliRunner sees exactly what the
+    console script does: the same exit codes and the same one-line messages.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run the command; map expected failures to exit codes without a traceback."""
+        if not standalone_mode:  # a caller that handles errors itself gets click's plain behaviour
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "lxctool", complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            progress("interrupted")
+            sys.exit(130)
+        except click.UsageError as exc:
+            _usage_error(exc)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except LxctoolError as exc:
+            _report(exc)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(name="lxctool", cls=LxctoolGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME",
               help="LXD project to work in (default: LXD's default project). Env: LXCTOOL_PROJECT.")
 @click.option("--remote", envvar="LXCTOOL_REMOTE", default=None, metavar="NAME",
@@ -91,33 +169,9 @@ def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
     ctx.obj = App(project, remote)
 
 
-def _report(exc: LxctoolError) -> None:
-    lines = getattr(exc, "errors", None) or [exc.message]
-    for line in lines:
-        progress(f"error: {line}")
-    if exc.hint:
-        progress(f"hint: {exc.hint}")
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, map expected failures to exit codes without a traceback."""
-    try:
-        rv = cli.main(args=argv, prog_name="lxctool", standalone_mode=False)
-    except click.exceptions.Abort:
-        progress("interrupted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        progress("interrupted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except LxctoolError as exc:
-        _report(exc)
-        sys.exit(exc.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Entry point of the `lxctool` console script (see LxctoolGroup.main for the exit codes)."""
+    cli.main(args=argv)
 
 
 from lxctool.cli import cluster

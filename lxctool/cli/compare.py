@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from lxctool.cli import App
+from lxctool.cli import checked
 from lxctool.cli import emit
 from lxctool.cli import pass_app
 from lxctool.core.errors import SpecError
@@ -85,12 +86,15 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
     """
     from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select  # lazy: 40-90 ms, not paid by --help
 
-    seconds = positive(interval, "--interval")
-    n = positive(count, "--samples", int) if count is not None else None
+    errors: list[str] = []
+    seconds = checked(errors, positive, interval, "--interval")
+    n = checked(errors, positive, count, "--samples", int) if count is not None else None
     if watch and (plot_path or fmt != "table"):
-        raise SpecError("--watch: redraws a table on the terminal; use it without --plot and --format")
+        errors.append("--watch: redraws a table on the terminal; use it without --plot and --format")
     if plot_path and not plot_path.lower().endswith(".png"):
-        raise SpecError(f"--plot: {plot_path!r} is not a .png file name; use e.g. usage.png")
+        errors.append(f"--plot: {plot_path!r} is not a .png file name; use e.g. usage.png")
+    if errors:
+        raise SpecError(errors)
     selected = select(app.lxd, list(names))
     if watch:
         _watch(app, selected, seconds, n, explain)
@@ -140,10 +144,15 @@ def monitor(app: App, names: tuple[str, ...], influx_url: str, database: str, in
     Example: lxctool monitor --influx-url http://127.0.0.1:8086 --database lxd --interval 5
     """
     from lxctool.observe.compare import positive, select  # lazy: 40-90 ms, not paid by --help
-    from lxctool.observe.monitor import Influx, run  # lazy: 40-90 ms, not paid by --help
+    from lxctool.observe.monitor import Influx, check_database, parse_url, run  # lazy: 40-90 ms, not paid by --help
 
-    seconds = positive(interval, "--interval")
-    n = positive(count, "--samples", int) if count is not None else None
+    errors: list[str] = []
+    seconds = checked(errors, positive, interval, "--interval")
+    n = checked(errors, positive, count, "--samples", int) if count is not None else None
+    checked(errors, parse_url, influx_url)
+    checked(errors, check_database, database)
+    if errors:
+        raise SpecError(errors)
     influx = Influx(influx_url, database)
     selected = select(app.lxd, list(names))
 

@@ -49,6 +49,8 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
     from lxctool.cli.instances import emit_ops
     from lxctool.net import network as core  # lazy: 40-90 ms, not paid by --help
 
+    # the options alone first: bad input is refused even when the daemon is down (exit 2, not 1)
+    core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain, [])
     spec = core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain,
                                    core.taken_subnets(app.lxd))
     if app.lxd.network(name) is not None:
