@@ -7,6 +7,7 @@ lxctool could not run it).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
@@ -166,7 +167,10 @@ def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
     Exit codes: 0 done, 1 failed while acting, 2 refused before any change,
     3 a check found a difference.
     """
-    ctx.obj = App(project, remote)
+    ctx.obj = app = App(project, remote)
+    if os.environ.get("LXCTOOL_COUNT_REQUESTS") == "1":  # scripts/bench.py: LXD requests per command
+        ctx.call_on_close(lambda: click.echo(
+            f"lxctool: lxd requests: {app._lxd.requests if app._lxd is not None else 0}", err=True))
 
 
 def main(argv: list[str] | None = None) -> None:

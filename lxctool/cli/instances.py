@@ -145,8 +145,12 @@ def emit_ops(ops: list[Any], fmt: str) -> None:
 @format_option
 @pass_app
 def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
-    """List containers with state, IPv4, limits, processes and memory (one API request)."""
-    from lxctool.apply.lifecycle import list_rows
+    """List containers with state, IPv4, limits, processes and memory.
+
+    One LXD request for the containers plus one per network for its DHCP leases; processes
+    and memory are read from each container's cgroups on this host.
+    """
+    from lxctool.observe.listing import list_rows
     from lxctool.report.render import render
 
     rows = list_rows(app.lxd, all_instances)

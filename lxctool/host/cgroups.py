@@ -103,6 +103,15 @@ class CgroupReader:
         base = self.root if self.layout == "v2" else self.root / controller
         return base / payload_name(name, project)
 
+    def tasks_and_memory(self, name: str, project: str | None = None) -> tuple[int | None, int | None]:
+        """(pids.current, memory use in bytes): the two counters LXD's state reports as processes and
+        memory usage, read without the rest (list reads them for every container)."""
+        if self.layout == "v2":
+            d = self._dir("", name, project)
+            return _int(_read(d / "pids.current")), _int(_read(d / "memory.current"))
+        return (_int(_read(self._dir("pids", name, project) / "pids.current")),
+                _int(_read(self._dir("memory", name, project) / "memory.usage_in_bytes")))
+
     def read(self, name: str, project: str | None = None) -> CgroupValues:
         """Read every effective limit and usage counter of a running container."""
         v = CgroupValues()
