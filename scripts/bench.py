@@ -15,7 +15,6 @@ Usage: .venv/bin/python scripts/bench.py {all,launch,delete,limits,scale,startup
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import signal
 import sys
@@ -89,7 +88,7 @@ def fig_delete(b: Bench, count: int = 20) -> None:
         b.benchmark_launch(count)
         return b.timed(["lxd-benchmark", "delete", "--project", b.project])
 
-    lt, lc = b.alternate(ours, theirs)
+    lt, lc = b.alternate(ours, theirs, warm_up=False)  # 20 launches per round: no warm-up rounds
     b.add(ratio_row("delete", f"lxctool delete of {count} names", lt, f"lxd-benchmark delete ({count})", lc))
 
 
@@ -198,9 +197,10 @@ FIGURES: dict[str, Callable[[Bench], None]] = {
 }
 
 
-def check(rows: list[dict[str, Any]], slack: float) -> list[str]:
-    """Figures past their target (times slack for ratios and seconds; requests are exact counts)."""
-    failures = []
+def check(rows: list[dict[str, Any]], slack: float) -> tuple[list[str], list[str]]:
+    """(hard, soft) figures past their target: ratios and seconds times slack, requests exactly."""
+    hard_misses: list[str] = []
+    soft_misses: list[str] = []
     for row in rows:
         if row["figure"] not in TARGETS:
             continue
@@ -211,10 +211,11 @@ def check(rows: list[dict[str, Any]], slack: float) -> list[str]:
         row["target"] = target
         row["meets_target"] = value <= target
         limit = target if kind == "requests" else target * slack
+        # absolute seconds are reported, never a gate: the issue's CI guard compares within a run only
         if value > limit:
-            failures.append(f"{row['figure']}: {value:.3g} > {limit:.3g} ({kind}, target {target}"
-                            f"{', hard' if hard else ''})")
-    return failures
+            (hard_misses if hard and kind != "seconds" else soft_misses).append(
+                f"{row['figure']}: {value:.3g} > {limit:.3g} ({kind}, target {target}, {'hard' if hard else 'soft'})")
+    return hard_misses, soft_misses
 
 
 def main() -> int:
@@ -223,12 +224,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs per figure and tool (at least 5)")
     ap.add_argument("--sizes", default="1,10,50,100", help="fleet sizes for list/compare/launch scaling")
     ap.add_argument("--quick", action="store_true",
-                    help="CI: startup, launch, limits and scale at 10; exit 1 when a figure is >30%% past its target")
+                    help="CI: startup, launch, limits, and list/compare at 50 containers; exit 1 when a "
+                         "hard target is missed by more than 30%% (soft ones are printed as warnings)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args()
     if args.runs < 5:
         ap.error("--runs: at least 5 (a median of fewer is noise on these machines)")
-    sizes = [10] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    sizes = [50] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     b = Bench(runs=args.runs, hex_id=secrets.token_hex(3))
 
     def stop(signum: int, frame: Any) -> None:
@@ -256,7 +258,8 @@ def main() -> int:
         return 130
     finally:
         b.teardown()
-    failures = check(b.rows, QUICK_SLACK if args.quick else 1.0)
+    hard_misses, soft_misses = check(b.rows, QUICK_SLACK if args.quick else 1.0)
+    failures = hard_misses + soft_misses
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     md, js = b.write(args.out, stamp, failures)
     print(md.read_text())
@@ -265,11 +268,12 @@ def main() -> int:
         png = args.out / f"scale-{stamp}.png"
         b.plot(png)
         print(f"bench: wrote {png}", file=sys.stderr)
-    if args.quick and failures:
-        for f in failures:
-            print(f"bench: FAIL {f}", file=sys.stderr)
-        return 1
-    return 0
+    for miss in soft_misses:
+        print(f"bench: {'warning' if args.quick else 'missed'}: {miss}", file=sys.stderr)
+    for miss in hard_misses:
+        print(f"bench: {'FAIL' if args.quick else 'missed'}: {miss}", file=sys.stderr)
+    # the CI guard fails on hard targets only: a soft one (live change) is a reported reason, not a gate
+    return 1 if args.quick and hard_misses else 0
 
 
 if __name__ == "__main__":

@@ -204,10 +204,12 @@ class Bench:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return Run(wall, cpu, int(counts[-1]) if counts else None, proc.stdout)
 
-    def alternate(self, ours: Callable[[], Run], theirs: Callable[[], Run]) -> tuple[list[Run], list[Run]]:
-        """One warm-up each, then runs of both, alternating which goes first."""
-        ours()
-        theirs()
+    def alternate(self, ours: Callable[[], Run], theirs: Callable[[], Run],
+                  warm_up: bool = True) -> tuple[list[Run], list[Run]]:
+        """One warm-up each (page cache, LXD's caches), then runs of both, alternating which goes first."""
+        if warm_up:
+            ours()
+            theirs()
         mine: list[Run] = []
         other: list[Run] = []
         for i in range(self.runs):
