@@ -33,8 +33,34 @@ class Run:
 
     wall: float
     cpu: float | None = None        # user + system seconds of the child (None: not measured)
+    daemon_cpu: float | None = None  # user + system seconds the LXD daemon spent meanwhile
     requests: int | None = None     # LXD requests lxctool made (LXCTOOL_COUNT_REQUESTS=1)
     stdout: str = ""
+
+
+def lxd_daemon_pid() -> int | None:
+    """The LXD daemon's PID (not its fork* helpers, which share its command name)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "lxd":
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) < 2 or not argv[1] or argv[1].startswith(b"-"):
+            return int(proc.name)
+    return None
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median(values: list[float]) -> float:
@@ -47,9 +73,16 @@ def ratio_row(figure: str, what: str, ours: list[Run], anchor: str, theirs: list
     mine, other = median([r.wall for r in ours]), median([r.wall for r in theirs])
     cpus = [r.cpu for r in ours if r.cpu is not None]
     reqs = [r.requests for r in ours if r.requests is not None]
+
+    def total(runs: list[Run]) -> float | None:
+        # client + daemon CPU: what the call costs the machine, much less sensitive to load than wall time
+        both = [r.cpu + r.daemon_cpu for r in runs if r.cpu is not None and r.daemon_cpu is not None]
+        return round(median(both), 4) if both else None
+
     return {"figure": figure, "what": what, "lxctool_s": round(mine, 4), "anchor": anchor,
             "anchor_s": round(other, 4), "ratio": round(mine / other, 3) if other else None,
             "lxctool_cpu_s": round(median(cpus), 4) if cpus else None,
+            "lxctool_total_cpu_s": total(ours), "anchor_total_cpu_s": total(theirs),
             "requests": max(reqs) if reqs else None, "runs": len(ours)}
 
 
@@ -78,6 +111,7 @@ class Bench:
         self._pool: str | None = None
         self._n = 0
         self._torn_down = False
+        self.daemon_pid = lxd_daemon_pid()
 
     # -- talk and results ---------------------------------------------------
     def progress(self, message: str) -> None:
@@ -194,15 +228,18 @@ class Bench:
     def timed(self, cmd: list[str], env: dict[str, str] | None = None) -> Run:
         """Run cmd; fail loudly if it fails; wall and CPU seconds, and lxctool's LXD request count."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        daemon_before = process_cpu(self.daemon_pid)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        daemon_after = process_cpu(self.daemon_pid)
         if proc.returncode != 0:
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
         counts = REQUESTS_RE.findall(proc.stderr)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return Run(wall, cpu, int(counts[-1]) if counts else None, proc.stdout)
+        daemon = daemon_after - daemon_before if daemon_before is not None and daemon_after is not None else None
+        return Run(wall, cpu, daemon, int(counts[-1]) if counts else None, proc.stdout)
 
     def alternate(self, ours: Callable[[], Run], theirs: Callable[[], Run],
                   warm_up: bool = True) -> tuple[list[Run], list[Run]]:
@@ -280,9 +317,10 @@ class Bench:
                  f"Machine: {h.get('cpus')} CPUs, kernel {h.get('kernel')}, LXD {h.get('lxd')}, "
                  f"storage pool {h.get('storage')}, load {h.get('load_at_start', 0):.2f} at start; "
                  f"Python {h.get('python')}; commit {h.get('commit')}; medians of {self.runs} runs, "
-                 "lxctool and anchor alternating.", "",
-                 "| figure | lxctool | s | anchor | s | ratio | target | CPU s | LXD requests |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                 "lxctool and anchor alternating. \"CPU s with LXD's\" adds the LXD daemon's CPU time "
+                 "during the call to the command's own (other work on the machine adds to it too).", "",
+                 "| figure | lxctool | s | anchor | s | ratio | target | lxctool CPU s | CPU s with LXD's: lxctool / anchor | LXD requests |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in self.rows:
             value = r.get("ratio") if "ratio" in r else r.get("value")
             target = r.get("target")
@@ -290,6 +328,7 @@ class Bench:
             lines.append(f"| {r['figure']} | {r['what']} | {_num(r.get('lxctool_s', r.get('value')))} | "
                          f"{r.get('anchor', '')} | {_num(r.get('anchor_s'))} | {_num(value) if 'ratio' in r else ''} | "
                          f"{'' if target is None else target}{mark} | {_num(r.get('lxctool_cpu_s'))} | "
+                         f"{_pair(r.get('lxctool_total_cpu_s'), r.get('anchor_total_cpu_s'))} | "
                          f"{'' if r.get('requests') is None else r['requests']} |")
         if self.notes or failures:
             lines += ["", *[f"- {n}" for n in self.notes], *[f"- past target: {f}" for f in failures]]
@@ -328,6 +367,10 @@ class Bench:
         fig.tight_layout()
         fig.savefig(png, dpi=100)
         plt.close(fig)
+
+
+def _pair(mine: float | None, other: float | None) -> str:
+    return "" if mine is None or other is None else f"{mine:.2f} / {other:.2f}"
 
 
 def _num(value: Any) -> str:
