@@ -227,7 +227,14 @@ def main() -> int:
                     help="CI: startup, launch, limits, and list/compare at 50 containers; exit 1 when a "
                          "hard target is missed by more than 30%% (soft ones are printed as warnings)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--cleanup", metavar="HEX", help="remove what an interrupted run bench-HEX left, then exit")
     args = ap.parse_args()
+    if args.cleanup:
+        leftover = Bench(runs=5, hex_id=args.cleanup)
+        leftover.cleanup_aliases += [f"bench{args.cleanup}", f"bench{args.cleanup}-imp"]
+        leftover._pool = f"bench-{args.cleanup}-dir" if leftover.root.storage_pool(f"bench-{args.cleanup}-dir") else None
+        leftover.teardown()
+        return 0
     if args.runs < 5:
         ap.error("--runs: at least 5 (a median of fewer is noise on these machines)")
     sizes = [50] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -247,11 +254,15 @@ def main() -> int:
             todo = [args.figure]
         for figure in todo:
             b.progress(f"figure {figure}")
-            if figure == "scale":
-                fig_scale(b, sizes, with_launch=not args.quick)
-                b.delete_fleet()
-            else:
-                FIGURES[figure](b)
+            try:
+                if figure == "scale":
+                    fig_scale(b, sizes, with_launch=not args.quick)
+                    b.delete_fleet()
+                else:
+                    FIGURES[figure](b)
+            except (SystemExit, Exception) as exc:  # noqa: BLE001 - one failed figure must not lose the others
+                b.note(f"{figure}: failed, no figure: {exc}")
+                b.wait_for_daemon()
     except KeyboardInterrupt:
         b.progress("interrupted: removing what this run made")
         b.teardown()

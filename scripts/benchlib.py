@@ -155,11 +155,26 @@ class Bench:
         self.lxd.put_profile("lxctool", base["config"], base["devices"], "bench copy of lxctool")
         self.progress(f"project {self.project}; {self.header}")
 
+    def wait_for_daemon(self, timeout: float = 120) -> None:
+        """Wait until the daemon answers (it may be restarting under us)."""
+        def answers() -> bool:
+            try:
+                self.root.ping()
+                return True
+            except Exception:  # noqa: BLE001 - not up yet
+                self.root.close()
+                return False
+
+        wait_until(answers, timeout, interval=1)
+
     def teardown(self) -> None:
         """Delete exactly what this run made: its containers, profiles, project, pool, images."""
         if self._torn_down:
             return
         self._torn_down = True
+        self.wait_for_daemon()
+        if self.lxd is None and self.project in self.root.projects():
+            self.lxd = Lxd(project=self.project)  # --cleanup of an earlier, interrupted run
         if self.lxd is not None:
             try:
                 mine = [i["name"] for i in self.lxd.get("/1.0/instances", recursion=1) or []
@@ -171,7 +186,8 @@ class Bench:
                 self.lxd.call("PUT", "/1.0/profiles/default", body={"config": {}, "devices": {}, "description": ""})
                 self.root.call("DELETE", f"/1.0/projects/{self.project}")
             except Exception as exc:  # noqa: BLE001 - go on removing the rest, and say what is left
-                self.progress(f"cleanup of project {self.project} incomplete: {exc}")
+                self.progress(f"cleanup of project {self.project} incomplete: {exc}; "
+                              f"finish it with: scripts/bench.py --cleanup {self.hex}")
         if self._pool:
             try:
                 self.root.call("DELETE", f"/1.0/storage-pools/{self._pool}")
