@@ -245,6 +245,9 @@ class Bench:
         """Run cmd; fail loudly if it fails; wall and CPU seconds, and lxctool's LXD request count."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         daemon_before = process_cpu(self.daemon_pid)
+        if daemon_before is None:  # the daemon was restarted under us: follow the new one
+            self.daemon_pid = lxd_daemon_pid()
+            daemon_before = process_cpu(self.daemon_pid)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
