@@ -26,7 +26,7 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from benchlib import Bench, median, ratio_row  # noqa: E402
+from benchlib import Bench, median, plot_scale, ratio_row  # noqa: E402
 
 # Targets of issue 12 (ratios to the anchor in the same run; --help is the one absolute figure).
 # "hard" targets are the ones an explanation does not replace.
@@ -227,8 +227,15 @@ def main() -> int:
                     help="CI: startup, launch, limits, and list/compare at 50 containers; exit 1 when a "
                          "hard target is missed by more than 30%% (soft ones are printed as warnings)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--replot", type=Path, metavar="JSON", help="draw the scale PNG of a saved result again, then exit")
     ap.add_argument("--cleanup", metavar="HEX", help="remove what an interrupted run bench-HEX left, then exit")
     args = ap.parse_args()
+    if args.replot:
+        import json
+
+        saved = json.loads(args.replot.read_text())
+        plot_scale(saved["scale"], saved["machine"], args.replot.with_suffix(".png"))
+        return 0
     if args.cleanup:
         leftover = Bench(runs=5, hex_id=args.cleanup)
         leftover.cleanup_aliases += [f"bench{args.cleanup}", f"bench{args.cleanup}-imp"]

@@ -361,32 +361,37 @@ class Bench:
 
     def plot(self, png: Path) -> None:
         """Wall time and LXD requests against the number of running containers."""
-        import matplotlib  # lazily: only the plot needs it
+        plot_scale(self.results["scale"], self.header, png)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        pts = self.results["scale"]
-        x = [p["size"] for p in pts]
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-        series = [("list", "lxctool list", "C0", "-"), ("lxc_list", "lxc list -c ns4 (anchor)", "C0", "--"),
-                  ("compare", "lxctool compare (0.2 s interval)", "C1", "-"),
-                  ("launch", "lxctool launch", "C2", "-"), ("lxc_launch", "lxc launch + IPv4 (anchor)", "C2", "--")]
-        for key, label, colour, style in series:
-            if all(key in p for p in pts):
-                ax1.plot(x, [p[key] for p in pts], style, color=colour, marker="o", label=label)
-        ax1.set(xlabel="running containers", ylabel="seconds (median)", title="wall time per call")
-        ax1.legend(fontsize=8)
-        ax2.plot(x, [p["list_requests"] for p in pts], "-o", color="C0", label="list")
-        ax2.plot(x, [p["compare_requests"] for p in pts], "-o", color="C1", label="compare (one sample)")
-        ax2.set(xlabel="running containers", ylabel="LXD requests per call", title="LXD requests per call",
-                ylim=(0, max(4, max(p["compare_requests"] for p in pts) + 1)))
-        ax2.legend(fontsize=8)
-        fig.suptitle(f"lxctool vs LXD's tools, {self.header.get('date')}, {self.header.get('cpus')} CPUs, "
-                     f"LXD {self.header.get('lxd')}, {self.header.get('storage')}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
+def plot_scale(pts: list[dict[str, Any]], header: dict[str, Any], png: Path) -> None:
+    """The scale figure's PNG from its points (also for --replot of a saved JSON)."""
+    import matplotlib  # lazily: only the plot needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [p["size"] for p in pts]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = [("list", "lxctool list", "C0", "-"), ("lxc_list", "lxc list -c ns4 (anchor)", "C0", "--"),
+              ("compare", "lxctool compare (0.2 s interval)", "C1", "-"),
+              ("launch", "lxctool launch", "C2", "-"), ("lxc_launch", "lxc launch + IPv4 (anchor)", "C2", "--")]
+    for key, label, colour, style in series:
+        if all(key in p for p in pts):
+            ax1.plot(x, [p[key] for p in pts], style, color=colour, marker="o", label=label)
+    ax1.set(xlabel="running containers", ylabel="seconds (median)", title="wall time per call")
+    ax1.legend(fontsize=8)
+    ax2.plot(x, [p["list_requests"] for p in pts], "-o", color="C0", label="list")
+    ax2.plot(x, [p["compare_requests"] for p in pts], "--s", color="C1", markersize=9, mfc="none",
+             label="compare (one sample)")
+    ax2.set(xlabel="running containers", ylabel="LXD requests per call", title="LXD requests per call",
+            ylim=(0, max(4, max(p["compare_requests"] for p in pts) + 1)))
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"lxctool vs LXD's tools, {header.get('date')}, {header.get('cpus')} CPUs, "
+                 f"LXD {header.get('lxd')}, {header.get('storage')}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
 
 
 def _pair(mine: float | None, other: float | None) -> str:
