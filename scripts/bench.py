@@ -234,7 +234,8 @@ def main() -> int:
         import json
 
         saved = json.loads(args.replot.read_text())
-        plot_scale(saved["scale"], saved["machine"], args.replot.with_suffix(".png"))
+        plot_scale(saved["scale"], saved["machine"],
+                   args.replot.with_name(args.replot.stem.replace("bench-", "scale-") + ".png"))
         return 0
     if args.cleanup:
         leftover = Bench(runs=5, hex_id=args.cleanup)
