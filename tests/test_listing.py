@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def networks_in_use(lxd: Any) -> set[str]:
     from lxctool.observe.listing import _network, _nics
 
-    return {n for i in lxd.get("/1.0/instances", recursion=1)
+    return {n for i in lxd.instances_brief()
             if (i.get("config") or {}).get("user.lxctool.managed") == "true" and i.get("status") == "Running"
             for _, dev in _nics(i) if (n := _network(dev))}
 

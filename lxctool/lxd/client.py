@@ -220,6 +220,11 @@ class Lxd(ResourcesMixin):
         """Every instance with its state, in one request (recursion=2)."""
         return self.get("/1.0/instances", recursion=2) or []
 
+    def instances_brief(self) -> list[dict[str, Any]]:
+        """Every instance's record and status without its state (recursion=1): no per-container
+        work in the daemon, unlike instances_full."""
+        return self.get("/1.0/instances", recursion=1) or []
+
     def instance_state(self, name: str) -> dict[str, Any]:
         """GET the instance's state (status, pid, processes, cpu, memory, network)."""
         return self.get(f"/1.0/instances/{name}/state")

@@ -37,7 +37,7 @@ def _leases(lxd: Lxd, networks: set[str]) -> dict[str, dict[str, list[str]]]:
     out: dict[str, dict[str, list[str]]] = {}
     for net in sorted(networks):
         try:
-            leases = lxd.get(f"/1.0/networks/{net}/leases") or []
+            leases = lxd.network_leases(net)
         except ApiError:
             continue  # not a managed network: its containers fall back to their state
         by_mac: dict[str, list[str]] = {}
@@ -65,7 +65,7 @@ def _ipv4(lxd: Lxd, inst: dict[str, Any], leases: dict[str, dict[str, list[str]]
 def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
     """Rows of the containers lxctool manages (every one with all_instances), in the shared
     vocabulary, from one instances request plus one leases request per network in use."""
-    insts = [i for i in lxd.get("/1.0/instances", recursion=1) or []
+    insts = [i for i in lxd.instances_brief()
              if all_instances or (i.get("config") or {}).get(MANAGED_KEY) == "true"]
     running = [i for i in insts if i.get("status") == "Running"]
     leases = _leases(lxd, {n for i in running for _, dev in _nics(i) if (n := _network(dev))})
