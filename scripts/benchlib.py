@@ -291,8 +291,10 @@ class Bench:
     # -- fleets ---------------------------------------------------------------
     def benchmark_launch(self, count: int) -> list[str]:
         """lxd-benchmark launch of COUNT busybox containers (the local alias); their names."""
-        subprocess.run(["lxd-benchmark", "launch", "--count", str(count), "--parallel", "2",
-                        "--project", self.project, "busybox"], check=True, capture_output=True)
+        proc = subprocess.run(["lxd-benchmark", "launch", "--count", str(count), "--parallel", "2",
+                               "--project", self.project, "busybox"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"lxd-benchmark launch failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-600:]}")
         assert self.lxd is not None
         return sorted(i["name"] for i in self.lxd.get("/1.0/instances", recursion=1)
                       if (i.get("config") or {}).get(BENCHMARK_KEY))
