@@ -7,7 +7,9 @@ cheap: the status comes with `recursion=1`; processes and memory are the pids an
 counters LXD's state reports, read here from the host; the IPv4s are the NIC's fixed
 `ipv4.address`, else what the managed bridge's DHCP server leased to the NIC's MAC (one leases
 request per network in use, so two requests for containers on one bridge). A NIC on a network
-without leases falls back to that container's own state request.
+without leases falls back to that container's own state request. This works only where the
+containers' cgroups are on this machine: for a remote daemon or a cluster it answers None and the
+caller asks for the full state instead.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ def _ipv4(lxd: Lxd, inst: dict[str, Any], leases: dict[str, dict[str, list[str]]
     return list(dict.fromkeys(found))
 
 
-def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
+def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]] | None:
     """Rows of the containers lxctool manages (every one with all_instances), in the shared
-    vocabulary, from one instances request plus one leases request per network in use."""
-    insts = [i for i in lxd.instances_brief()
-             if all_instances or (i.get("config") or {}).get(MANAGED_KEY) == "true"]
+    vocabulary, from one instances request plus one leases request per network in use; None for
+    a remote or a cluster, whose containers' cgroups this machine cannot read."""
+    if not lxd.is_local:
+        return None
+    everything = lxd.instances_brief()
+    if any(i.get("location") not in (None, "", "none") for i in everything):
+        return None
+    insts = [i for i in everything if all_instances or (i.get("config") or {}).get(MANAGED_KEY) == "true"]
     running = [i for i in insts if i.get("status") == "Running"]
     leases = _leases(lxd, {n for i in running for _, dev in _nics(i) if (n := _network(dev))})
     reader = CgroupReader()

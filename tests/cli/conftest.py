@@ -41,7 +41,9 @@ def no_daemon_and_host_unchanged(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     """No daemon reachable; /var/lib/lxctool byte-for-byte the same after the test."""
     monkeypatch.setenv("LXCTOOL_SOCKET", DEAD_SOCKET)
     monkeypatch.setenv("LXCTOOL_CACHE_DIR", str(tmp_path / "cache"))
-    for var in ("LXCTOOL_PROJECT", "LXCTOOL_FORMAT", "LXCTOOL_IMAGE", "LXCTOOL_NETWORK", "LXD_DIR"):
+    monkeypatch.setenv("LXCTOOL_CONFIG_DIR", str(tmp_path / "config"))  # remotes: none chosen here
+    for var in ("LXCTOOL_PROJECT", "LXCTOOL_FORMAT", "LXCTOOL_IMAGE", "LXCTOOL_NETWORK", "LXCTOOL_REMOTE",
+                "LXD_DIR"):
         monkeypatch.delenv(var, raising=False)
     before = tree_digest(HOST_STATE)
     # verify, experiment and monitor install SIGINT/SIGTERM handlers: give pytest its own back

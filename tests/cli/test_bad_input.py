@@ -60,6 +60,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["verify"], ["NAME"]),
     (["experiment", "run"], ["FILE"]),
     (["experiment", "run", "/nonexistent/sweep.yaml"], ["/nonexistent/sweep.yaml"]),
+    (["remote", "add", "lab", "notaurl"], ["URL"]),
+    (["remote", "add"], ["NAME"]),
+    (["cluster", "list", "--format", "xml"], ["--format"]),
+    (["dashboard", "--bogus"], ["--bogus"]),
     (["bogus-command"], ["No such command"]),
 ]
 

@@ -13,7 +13,8 @@ from click.testing import Result
 from lxctool.cli import cli
 
 FAMILIES = {"launch", "list", "info", "limits", "start", "stop", "restart", "delete", "exec", "doctor",
-            "image", "network", "net", "compare", "monitor", "verify", "experiment"}
+            "image", "network", "net", "compare", "monitor", "verify", "experiment", "remote", "cluster",
+            "dashboard"}
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -43,6 +43,8 @@ COMMANDS: list[list[str]] = [
     ["compare"],
     ["compare", "web1", "--format", "json", "--interval", "0.1"],
     ["verify", "web1"],
+    ["cluster", "list"],
+    ["dashboard", "--listen", "127.0.0.1:0"],
 ]
 
 
