@@ -322,8 +322,12 @@ def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument
         ctx = click.get_current_context()
         if stack_file is not None:
             return handler(ctx.find_object(App), stack_file, **kw)
-        if not kw.get(argument):
-            raise click.UsageError(f"Missing argument '{argument.upper()}' (or give -f FILE).")
+        if not kw.get(argument):  # one `lxctool: error: FIELD: ...` line, like every refusal (exit 2)
+            from lxctool.core.errors import SpecError
+
+            label = next((p.metavar or argument.upper() for p in cmd.params
+                          if isinstance(p, click.Argument) and p.name == argument), argument.upper())
+            raise SpecError(f"{label}: missing; give it, or -f FILE for a stack's services")
         return original(**kw)
 
     cmd.callback = callback

@@ -57,13 +57,20 @@ CASES: list[tuple[list[str], list[str]]] = [
      ["--influx-url", "--database", "--interval"]),
     (["verify", "web1", "--only", "cpu,gpu,disco"], ["--only"]),
     (["verify", "web1", "--duration", "soon"], ["--duration"]),
-    (["verify"], ["NAME"]),
     (["experiment", "run"], ["FILE"]),
     (["experiment", "run", "/nonexistent/sweep.yaml"], ["/nonexistent/sweep.yaml"]),
     (["remote", "add", "lab", "notaurl"], ["URL"]),
     (["remote", "add"], ["NAME"]),
     (["cluster", "list", "--format", "xml"], ["--format"]),
     (["dashboard", "--bogus"], ["--bogus"]),
+    (["up"], ["-f"]),
+    (["down", "--bogus"], ["--bogus"]),
+    (["plan", "-f", "/nonexistent/stack.yaml"], ["-f"]),
+    (["ps"], ["-f"]),
+    (["logs"], ["SERVICE"]),
+    (["stack", "list", "--format", "xml"], ["--format"]),
+    (["verify"], ["NAME"]),
+    (["restart"], ["NAME..."]),
     (["bogus-command"], ["No such command"]),
 ]
 
@@ -121,3 +128,14 @@ def test_bad_experiment_file_reports_every_problem(tmp_path: Path, lxctool: Call
     assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert len(error_lines(result)) >= 3, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_bad_stack_file_reports_every_problem_with_its_path(tmp_path: Path, lxctool: Callable[..., Result]) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text("services:\n  web:\n    image: 5\n    colour: blue\n")
+    result = lxctool("plan", "-f", str(stack))
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    errors = error_lines(result)
+    assert len(errors) >= 3, result.stderr
+    assert any(ln.startswith("lxctool: error: services.web.colour: ") for ln in errors), errors
+    assert any(ln.startswith("lxctool: error: services.web.image: ") for ln in errors), errors

@@ -14,7 +14,7 @@ from lxctool.cli import cli
 
 FAMILIES = {"launch", "list", "info", "limits", "start", "stop", "restart", "delete", "exec", "doctor",
             "image", "network", "net", "compare", "monitor", "verify", "experiment", "remote", "cluster",
-            "dashboard"}
+            "dashboard", "up", "down", "plan", "ps", "logs", "stack"}
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

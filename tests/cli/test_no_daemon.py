@@ -16,6 +16,7 @@ from click.testing import Result
 from cli.conftest import DEAD_SOCKET, error_lines
 
 REPO = Path(__file__).resolve().parents[2]
+# (up and down are left out: with the daemon down they still leave /run/lxctool/stacks/NAME/lock)
 
 COMMANDS: list[list[str]] = [
     ["launch", "web1"],
@@ -45,6 +46,9 @@ COMMANDS: list[list[str]] = [
     ["verify", "web1"],
     ["cluster", "list"],
     ["dashboard", "--listen", "127.0.0.1:0"],
+    ["plan", "-f", str(REPO / "examples" / "mediawiki" / "stack.yaml")],
+    ["ps", "-f", str(REPO / "examples" / "mediawiki" / "stack.yaml")],
+    ["stack", "list"],
 ]
 
 
