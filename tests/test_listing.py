@@ -14,11 +14,11 @@ pytestmark = pytest.mark.integration
 
 
 def networks_in_use(lxd: Any) -> set[str]:
+    from lxctool.lxd.views import Instance
     from lxctool.observe.listing import _network, _nics
 
-    return {n for i in lxd.instances_brief()
-            if (i.get("config") or {}).get("user.lxctool.managed") == "true" and i.get("status") == "Running"
-            for _, dev in _nics(i) if (n := _network(dev))}
+    views = [Instance(record) for record in lxd.instances_brief()]
+    return {n for i in views if i.managed and i.running for _, dev in _nics(i) if (n := _network(dev))}
 
 
 def test_list_rows_equal_the_full_state_rows(lxd, containers) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from lxctool import __version__
-from lxctool.core.errors import LxctoolError
+from lxctool.core.errors import LxctoolError, SpecError
 from lxctool.report.progress import progress
 
 FORMATS = ("table", "json", "csv")
@@ -72,8 +72,6 @@ def emit(text: str) -> None:
 
 def checked(errors: list[str], parse: Callable[..., Any], *args: Any) -> Any:
     """parse(*args), or None with its SpecError lines added to errors: report every problem at once."""
-    from lxctool.core.errors import SpecError
-
     try:
         return parse(*args)
     except SpecError as exc:

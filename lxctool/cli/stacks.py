@@ -323,7 +323,7 @@ def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument
         if stack_file is not None:
             return handler(ctx.find_object(App), stack_file, **kw)
         if not kw.get(argument):  # one `lxctool: error: FIELD: ...` line, like every refusal (exit 2)
-            from lxctool.core.errors import SpecError
+            from lxctool.core.errors import SpecError  # lazy: like this module's other error imports
 
             label = next((p.metavar or argument.upper() for p in cmd.params
                           if isinstance(p, click.Argument) and p.name == argument), argument.upper())

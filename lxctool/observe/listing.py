@@ -14,22 +14,21 @@ caller asks for the full state instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from lxctool.core import limits as limitmap
 from lxctool.core import units
-from lxctool.core.names import MANAGED_KEY
 from lxctool.host.cgroups import CgroupReader
-from lxctool.lxd.client import ApiError, Lxd, ipv4_addresses
+from lxctool.lxd.client import ApiError, Lxd
+from lxctool.lxd.views import Instance, ipv4_of_state
 
 
-def _nics(inst: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _nics(inst: Instance) -> list[tuple[str, Mapping[str, str]]]:
     """The instance's NIC devices, eth0 first."""
-    return sorted((name, dev) for name, dev in (inst.get("expanded_devices") or {}).items()
-                  if dev.get("type") == "nic")
+    return sorted((name, dev) for name, dev in inst.expanded_devices.items() if dev.get("type") == "nic")
 
 
-def _network(dev: dict[str, Any]) -> str | None:
+def _network(dev: Mapping[str, str]) -> str | None:
     """The LXD network a NIC is on (managed `network=`, or a bridged NIC's `parent`)."""
     return dev.get("network") or (dev.get("parent") if dev.get("nictype") == "bridged" else None)
 
@@ -50,17 +49,16 @@ def _leases(lxd: Lxd, networks: set[str]) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def _ipv4(lxd: Lxd, inst: dict[str, Any], leases: dict[str, dict[str, list[str]]]) -> list[str]:
-    config = inst.get("expanded_config") or {}
+def _ipv4(lxd: Lxd, inst: Instance, leases: dict[str, dict[str, list[str]]]) -> list[str]:
     found: list[str] = []
     for name, dev in _nics(inst):
         net = _network(dev)
         if dev.get("ipv4.address"):
             found.append(dev["ipv4.address"])
         elif net in leases:
-            found += leases[net].get((config.get(f"volatile.{name}.hwaddr") or "").lower(), [])
+            found += leases[net].get((inst.expanded_config.get(f"volatile.{name}.hwaddr") or "").lower(), [])
         else:
-            return ipv4_addresses(lxd.instance_state(inst["name"]))
+            return ipv4_of_state(lxd.instance_state(inst.name))
     return list(dict.fromkeys(found))
 
 
@@ -70,24 +68,21 @@ def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]] | N
     a remote or a cluster, whose containers' cgroups this machine cannot read."""
     if not lxd.is_local:
         return None
-    everything = lxd.instances_brief()
-    if any(i.get("location") not in (None, "", "none") for i in everything):
+    everything = [Instance(record, lxd.project) for record in lxd.instances_brief()]
+    if any(i.record.get("location") not in (None, "", "none") for i in everything):
         return None
-    insts = [i for i in everything if all_instances or (i.get("config") or {}).get(MANAGED_KEY) == "true"]
-    running = [i for i in insts if i.get("status") == "Running"]
-    leases = _leases(lxd, {n for i in running for _, dev in _nics(i) if (n := _network(dev))})
+    insts = [i for i in everything if all_instances or i.managed]
+    leases = _leases(lxd, {n for i in insts if i.running for _, dev in _nics(i) if (n := _network(dev))})
     reader = CgroupReader()
     rows = []
     for inst in insts:
-        config = inst.get("expanded_config") or {}
-        up = inst.get("status") == "Running"
-        tasks, memory = reader.tasks_and_memory(inst["name"], lxd.project) if up else (None, None)
-        limit = config.get("limits.memory")
+        tasks, memory = reader.tasks_and_memory(inst.name, lxd.project) if inst.running else (None, None)
+        limit = inst.expanded_config.get("limits.memory")
         rows.append({
-            "name": inst["name"],
-            "state": (inst.get("status") or "").upper(),
-            "ipv4": _ipv4(lxd, inst, leases) if up else [],
-            "limits": limitmap.summary(config, inst.get("expanded_devices") or {}),
+            "name": inst.name,
+            "state": inst.status.upper(),
+            "ipv4": _ipv4(lxd, inst, leases) if inst.running else [],
+            "limits": limitmap.summary(inst.expanded_config, inst.expanded_devices),
             "processes": tasks,
             "memory_bytes": memory or None,
             "memory_limit_bytes": units.parse_size(limit) if limit and not limit.endswith("%") else None,
