@@ -31,7 +31,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, _early)
     signal.signal(signal.SIGTERM, _early)
     try:
-        from lxctool.cli import main as cli_main
+        from lxctool.cli import main as cli_main  # lazy: after the start-up handlers are in place
     except _Startup as exc:
         sys.stderr.write("lxctool: interrupted\n")
         sys.exit(exc.code)

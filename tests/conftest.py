@@ -26,11 +26,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow extras (every shipped image built and checked, ...) run only with --run-slow.
+CLI_DIR = Path(__file__).resolve().parent / "cli"
 
-    They are deselected, not skipped, so that a run which requires every test has no skip.
+
+def tier(item: pytest.Item) -> str:
+    """The test's tier: cli (tests/cli/, CliRunner, no daemon), integration (marked so, marked
+    host, or using the real daemon through the `lxd` fixture), else pure."""
+    if CLI_DIR in Path(str(item.fspath)).parents:
+        return "cli"
+    if {"integration", "host"} & set(item.keywords) or "lxd" in getattr(item, "fixturenames", ()):
+        return "integration"
+    return "pure"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (`-m "pure or cli"` is the fast lane of scripts/test.sh --fast).
+
+    Slow extras (every shipped image built and checked, ...) run only with --run-slow. They are
+    deselected, not skipped, so that a run which requires every test has no skip.
     """
+    for item in items:
+        item.add_marker(tier(item))
     if config.getoption("--run-slow"):
         return
     slow = [item for item in items if "slow" in item.keywords]

@@ -18,7 +18,7 @@ SUBCOMMANDS = ("build", "list", "delete", "export", "import", "check")
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
 def test_every_image_command_has_help(sub: str) -> None:
     result = CliRunner().invoke(cli, ["image", sub, "--help"])
-    assert result.exit_code == 0 and "Usage: cli image" in result.output and len(result.output) > 150
+    assert result.exit_code == 0 and "Usage: lxctool image" in result.output and len(result.output) > 150
 
 
 def test_image_group_help_names_the_commands() -> None:

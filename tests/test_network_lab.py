@@ -93,6 +93,7 @@ def test_create_list_show_delete(lab: Lab, lxd: Any) -> None:
     assert f"-i {name} " not in rules
 
 
+@pytest.mark.integration  # reads the real lxctool0 through the daemon
 def test_lxctool0_is_an_ordinary_network() -> None:
     rows = json.loads(run_cli("network", "list", "--format", "json", check=True).stdout)
     row = next(r for r in rows if r["name"] == "lxctool0")

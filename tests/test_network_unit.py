@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,15 @@ from lxctool.net import network as net
 from lxctool.core.errors import SpecError
 
 TAKEN = [ipaddress.IPv4Network("10.191.0.0/24"), ipaddress.IPv4Network("192.0.2.0/24")]
+
+
+@pytest.fixture(autouse=True)
+def hook_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The start-host hook script's path points into a temporary folder: a test that reaches
+    ensure_hook_script writes there, never into the host's /var/lib/lxctool."""
+    path = tmp_path / "hooks" / "net-out"
+    monkeypatch.setattr(netshape, "HOOK_PATH", path)
+    return path
 
 
 def parse(subnet: str, **kw: object) -> net.NetworkSpec:
@@ -117,8 +127,9 @@ def test_publish_parsing() -> None:
                    "connect": "tcp:127.0.0.1:80"}
 
 
-def test_egress_config_keeps_other_raw_lxc() -> None:
+def test_egress_config_keeps_other_raw_lxc(hook_in_tmp: Path) -> None:
     cfg = netshape.egress_config(10_000_000, "lxc.apparmor.profile = unconfined\n")
+    assert str(hook_in_tmp) in cfg["raw.lxc"] and not hook_in_tmp.exists()  # planning writes nothing
     assert cfg["user.lxctool.net-out"] == "10000000"
     lines = cfg["raw.lxc"].splitlines()
     assert lines[0] == "lxc.apparmor.profile = unconfined"

@@ -19,7 +19,6 @@ from typing import Any
 from lxctool.core.names import MANAGED_KEY, TEMP_OWNER_KEY
 from lxctool.host import owner as owners
 
-OWNER_FILE = ".lxctool-owner"
 KINDS = ("container", "process", "build-folder", "ifb")
 
 
@@ -44,7 +43,7 @@ def mark(lxd: Any, name: str) -> None:
 def settle(lxd: Any, name: str, config_hash: str) -> None:
     """NAME is meant to stay now: drop its temporary marker (LXD unsets a key PATCHed to '') and
     record the hash of its config without the marker, so a re-plan sees it as it was asked."""
-    from lxctool.core.model import HASH_KEY
+    from lxctool.core.model import HASH_KEY  # lazy: only the kind being collected needs it
 
     lxd.patch_instance(name, {"config": {TEMP_OWNER_KEY: "", HASH_KEY: config_hash}})
 
@@ -57,9 +56,9 @@ def mark_plan(ops: list[Any], name: str) -> str | None:
     peers, experiment scratch), or settled with settle(..., config_hash) which puts back the hash
     of the unmarked config. Returns that hash (None when the plan creates no NAME).
     """
-    from dataclasses import replace
+    from dataclasses import replace  # lazy: only the kind being collected needs it
 
-    from lxctool.core.plan import OpKind
+    from lxctool.core.plan import OpKind  # lazy: only the kind being collected needs it
 
     for i, op in enumerate(ops):
         if op.kind == OpKind.CREATE and op.target == name and op.payload is not None:
@@ -77,8 +76,8 @@ def temp_config() -> dict[str, str]:
 
 def _settle_creations(lxd: Any, timeout: float = 30.0) -> None:
     """Wait for instance creations LXD still runs: one a killed lxctool started appears only then."""
-    from lxctool.core.errors import LxctoolError
-    from lxctool.lxd.paths import path
+    from lxctool.core.errors import LxctoolError  # lazy: only the kind being collected needs it
+    from lxctool.lxd.paths import path  # lazy: only the kind being collected needs it
 
     try:
         groups = lxd.get(path("operations"), recursion=1) or {}
@@ -108,7 +107,7 @@ def containers(lxd: Any, prefix: str = "") -> list[Debris]:
 
 def processes(container_pids: dict[int, str] | None = None) -> list[Debris]:
     """Processes lxctool started inside containers (workloads, net check listeners) whose owner is gone."""
-    from lxctool.host.cgroups import container_of_pid
+    from lxctool.host.cgroups import container_of_pid  # lazy: only the kind being collected needs it
 
     out = []
     for entry in Path("/proc").iterdir():
@@ -131,27 +130,15 @@ def processes(container_pids: dict[int, str] | None = None) -> list[Debris]:
 
 def build_folders() -> list[Debris]:
     """Image build work folders (and the /proc, /sys, /dev mounts in them) whose owner is gone."""
-    from lxctool.images.debootstrap import cache_dir, mounts_below
+    from lxctool.images.debootstrap import stale_work_folders  # lazy: images are only for this kind
 
-    out = []
-    work = cache_dir("work")
-    for folder in sorted(work.iterdir()) if work.is_dir() else []:
-        marker = folder / OWNER_FILE
-        try:
-            owner = marker.read_text().strip()
-        except OSError:
-            continue  # no marker: maybe a build by another lxctool install; never touched
-        if owners.alive(owner):
-            continue
-        mounts = mounts_below(folder)
-        out.append(Debris("build-folder", str(folder),
-                          f"{len(mounts)} mount(s) {' '.join(mounts)}, owner {owner} gone".replace("  ", " ")))
-    return out
+    return [Debris("build-folder", str(folder), f"{len(mounts)} mount(s) {' '.join(mounts)}, owner {who} gone")
+            for folder, who, mounts in stale_work_folders()]
 
 
 def ifbs(lxd: Any) -> list[Debris]:
     """lxctool's IFB devices whose container no longer exists."""
-    from lxctool.host import shaping
+    from lxctool.host import shaping  # lazy: only the kind being collected needs it
 
     return [Debris("ifb", ifb, "its container is gone") for ifb in shaping.remove_orphans(lxd, dry_run=True)]
 
@@ -182,7 +169,7 @@ def remove(lxd: Any, debris: list[Debris]) -> list[Debris]:
         elif item.kind == "build-folder":
             ok = _remove_folder(Path(item.name))
         else:
-            from lxctool.host import shaping
+            from lxctool.host import shaping  # lazy: only the kind being collected needs it
 
             ok = item.name in shaping.remove_orphans(lxd) or not Path(f"/sys/class/net/{item.name}").exists()
         if ok:
@@ -210,12 +197,6 @@ def _kill_group(pid: int) -> bool:
 
 
 def _remove_folder(folder: Path) -> bool:
-    import subprocess
+    from lxctool.images.debootstrap import remove_work_folder  # lazy: images are only for this kind
 
-    from lxctool.images.debootstrap import mounts_below, unmount_below
-
-    unmount_below(folder)
-    if mounts_below(folder):
-        return False
-    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
-    return not folder.exists()
+    return remove_work_folder(folder)

@@ -7,13 +7,15 @@ lxctool could not run it).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
 import click
 
 from lxctool import __version__
-from lxctool.core.errors import LxctoolError
+from lxctool.core.errors import LxctoolError, SpecError
+from lxctool.report.progress import progress
 
 FORMATS = ("table", "json", "csv")
 
@@ -31,8 +33,8 @@ class App:
     def lxd(self) -> Any:
         """The LXD connection: the selected remote over HTTPS, else the local socket; never both."""
         if self._lxd is None:
-            from lxctool.lxd import remote as remotes
-            from lxctool.lxd.client import Lxd
+            from lxctool.lxd import remote as remotes  # lazy: ~35 ms (http.client, ssl), not paid by --help
+            from lxctool.lxd.client import Lxd  # lazy: ~35 ms (http.client), not paid by --help
 
             chosen = remotes.selected(self.remote)
             lxd = Lxd(project=self.project, transport=chosen.transport() if chosen is not None else None)
@@ -45,11 +47,11 @@ class App:
     def caps(self) -> Any:
         """What the daemon's host can enforce, probed once (through the API for a remote)."""
         if self._caps is None and not self.lxd.is_local:
-            from lxctool.lxd.remote import RemoteCapabilities
+            from lxctool.lxd.remote import RemoteCapabilities  # lazy: only for a remote, not paid by --help
 
             self._caps = RemoteCapabilities(self.lxd)
         if self._caps is None:
-            from lxctool.host.caps import HostCapabilities
+            from lxctool.host.caps import HostCapabilities  # lazy: ~20 ms (subprocess), not paid by --help
 
             self._caps = HostCapabilities.probe()
         return self._caps
@@ -60,7 +62,7 @@ pass_app = click.make_pass_decorator(App)
 
 def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--project is checked against LXD's project name rule before anything else runs."""
-    from lxctool.core.names import require
+    from lxctool.core.names import require  # lazy: not paid by --help
 
     if value is not None:
         require("project", [value], "--project")
@@ -79,7 +81,134 @@ def emit(text: str) -> None:
     click.echo(text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def checked(errors: list[str], parse: Callable[..., Any], *args: Any) -> Any:
+    """parse(*args), or None with its SpecError lines added to errors: report every problem at once."""
+    try:
+        return parse(*args)
+    except SpecError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def _report(exc: LxctoolError) -> None:
+    from lxctool.core.redact import redact_text  # lazy: not paid by --help; the last door: no URL password in any error line
+
+    lines = getattr(exc, "errors", None) or [exc.message]
+    for line in lines:
+        progress(f"error: {redact_text(line)}")
+    if exc.hint:
+        progress(f"hint: {redact_text(exc.hint)}")
+
+
+def _field(param: click.Parameter | None) -> str:
+    """How the user spells a parameter: its first option name, or an argument's metavar."""
+    if param is None:
+        return ""
+    if isinstance(param, click.Option):
+        return param.opts[0]
+    return param.metavar or (param.name or "").upper()
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    """click's own refusals (bad choice, unknown option, missing argument) in lxctool's one-line shape."""
+    if isinstance(exc, click.MissingParameter):
+        line = f"{_field(exc.param)}: missing; it is required" if exc.param else exc.format_message()
+    elif isinstance(exc, click.BadParameter) and exc.param is not None:
+        line = f"{_field(exc.param)}: {exc.message}"
+    elif isinstance(exc, click.NoSuchOption):
+        line = f"{exc.option_name}: no such option" + (
+            f"; did you mean {', '.join(exc.possibilities)}?" if exc.possibilities else "")
+    else:
+        line = exc.format_message()
+    from lxctool.core.redact import redact_text  # lazy: not paid by --help; click echoes bad option values back
+
+    progress(f"error: {redact_text(line)}")
+    if exc.ctx is not None:
+        progress(f"hint: see '{exc.ctx.command_path} --help'")
+
+
+def install_signal_handlers() -> None:
+    """SIGINT and SIGTERM become exceptions that unwind through every cleanup (finally) path.
+
+    Installed explicitly: a process started with `&` from a script inherits SIGINT ignored and
+    would run on, and Python's default SIGTERM ends the process without any cleanup. After the
+    first signal both are ignored, so a second Ctrl-C cannot cut the cleanup short and leave a
+    half-removed container (kill -9 still works; `lxctool gc` handles what that leaves).
+    """
+    import signal  # lazy: not paid by --help
+    import threading  # lazy: not paid by --help
+
+    from lxctool.core.errors import Terminated  # lazy: not paid by --help
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # CliRunner in a worker thread: signals belong to the main thread
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def quiet_signals() -> None:
+    """The command's outcome is decided: a later SIGINT/SIGTERM changes nothing (and shows no
+    traceback from the interpreter's shutdown)."""
+    import signal  # lazy: not paid by --help
+    import threading  # lazy: not paid by --help
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class LxctoolGroup(click.Group):
+    """The top-level group; its main() is the one place where errors become exit codes.
+
+    Living in main() (not in a wrapper around it) means click's CliRunner sees exactly what the
+    console script does: the same exit codes and the same one-line messages.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run the command; map expected failures to exit codes without a traceback."""
+        if not standalone_mode:  # a caller that handles errors itself gets click's plain behaviour
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        try:
+            self._main(args, prog_name, complete_var, **extra)
+        finally:
+            quiet_signals()
+
+    def _main(self, args: Any, prog_name: str | None, complete_var: str | None, **extra: Any) -> None:
+        from lxctool.core.errors import Terminated  # lazy: not paid by --help
+
+        install_signal_handlers()
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "lxctool", complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+            # click turns KeyboardInterrupt into Abort; the signal is its cause
+            term = isinstance(exc, Terminated) or isinstance(exc.__cause__ or exc.__context__, Terminated)
+            progress("interrupted" + (" (SIGTERM)" if term else ""))
+            sys.exit(143 if term else 130)
+        except click.UsageError as exc:
+            _usage_error(exc)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except LxctoolError as exc:
+            _report(exc)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(name="lxctool", cls=LxctoolGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--project", envvar="LXCTOOL_PROJECT", default=None, metavar="NAME", callback=_project_name,
               help="LXD project to work in (default: LXD's default project). Env: LXCTOOL_PROJECT.")
 @click.option("--remote", envvar="LXCTOOL_REMOTE", default=None, metavar="NAME",
@@ -98,84 +227,20 @@ def cli(ctx: click.Context, project: str | None, remote: str | None) -> None:
     Exit codes: 0 done, 1 failed while acting, 2 refused before any change,
     3 a check found a difference.
     """
-    ctx.obj = App(project, remote)
-
-
-def _report(exc: LxctoolError) -> None:
-    from lxctool.core.redact import redact_text  # the last door: no URL password in any error line
-
-    lines = getattr(exc, "errors", None) or [exc.message]
-    for line in lines:
-        click.echo(f"lxctool: error: {redact_text(line)}", err=True)
-    if exc.hint:
-        click.echo(f"lxctool: hint: {redact_text(exc.hint)}", err=True)
-
-
-def install_signal_handlers() -> None:
-    """SIGINT and SIGTERM become exceptions that unwind through every cleanup (finally) path.
-
-    Installed explicitly: a process started with `&` from a script inherits SIGINT ignored and
-    would run on, and Python's default SIGTERM ends the process without any cleanup. After the
-    first signal both are ignored, so a second Ctrl-C cannot cut the cleanup short and leave a
-    half-removed container (kill -9 still works; `lxctool gc` handles what that leaves).
-    """
-    import signal
-
-    from lxctool.core.errors import Terminated
-
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-
-
-def quiet_signals() -> None:
-    """The command's outcome is decided: a later SIGINT/SIGTERM changes nothing (and shows no
-    traceback from the interpreter's shutdown)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ctx.obj = app = App(project, remote)
+    if os.environ.get("LXCTOOL_COUNT_REQUESTS") == "1":  # scripts/bench.py: LXD requests per command
+        ctx.call_on_close(lambda: click.echo(
+            f"lxctool: lxd requests: {app._lxd.requests if app._lxd is not None else 0}", err=True))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, map expected failures to exit codes without a traceback."""
-    try:
-        _main(argv)
-    finally:
-        quiet_signals()
-
-
-def _main(argv: list[str] | None) -> None:
-    from lxctool.core.errors import Terminated
-
-    install_signal_handlers()
-    try:
-        rv = cli.main(args=argv, prog_name="lxctool", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
-        # click turns KeyboardInterrupt into Abort; the signal is its cause
-        term = isinstance(exc, Terminated) or isinstance(exc.__cause__ or exc.__context__, Terminated)
-        click.echo("lxctool: interrupted" + (" (SIGTERM)" if term else ""), err=True)
-        sys.exit(143 if term else 130)
-    except click.ClickException as exc:
-        from lxctool.core.redact import redact_text
-
-        setattr(exc, "message", redact_text(exc.message))  # click echoes bad option values back
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except LxctoolError as exc:
-        _report(exc)
-        sys.exit(exc.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Entry point of the `lxctool` console script (see LxctoolGroup.main for the exit codes)."""
+    cli.main(args=argv)
 
 
 from lxctool.cli import cluster
 from lxctool.cli import compare
+from lxctool.cli import compose
 from lxctool.cli import dashboard
 from lxctool.cli import doctor
 from lxctool.cli import gc
@@ -183,7 +248,9 @@ from lxctool.cli import image
 from lxctool.cli import instances
 from lxctool.cli import network
 from lxctool.cli import remote
+from lxctool.cli import stacks
 from lxctool.cli import verify  # noqa: E402  (commands register on the group above)
 
-for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, gc):
+for _module in (instances, doctor, image, verify, compare, network, remote, cluster, dashboard, stacks,
+                compose, gc):
     _module.register(cli)

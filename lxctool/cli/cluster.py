@@ -27,13 +27,12 @@ def cluster() -> None:
 def list_(app: App, fmt: str) -> None:
     """Members with status (as LXD says it: Online, Offline...), roles and container counts."""
     from lxctool.lxd.cluster import members
-    from lxctool.lxd.paths import path
     from lxctool.report.render import render
 
     found = members(app.lxd)
     counts: dict[str, int] = {}
     # one request; an offline member's containers are still listed by the database
-    for inst in app.lxd.get(path("instances"), recursion=1) or []:
+    for inst in app.lxd.instance_records():
         loc = inst.get("location") or ""
         counts[loc] = counts.get(loc, 0) + 1
     rows = [{"name": m["name"], "status": m["status"], "roles": m["roles"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from typing import Any
@@ -9,20 +10,24 @@ from typing import Any
 import click
 
 from lxctool.cli import App
+from lxctool.cli import checked
 from lxctool.cli import emit
 from lxctool.cli import pass_app
 from lxctool.cli.params import CONTAINER
+from lxctool.core.errors import SpecError
+from lxctool.report.export import influx_lines, prometheus_text
+from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 COMPARE_FORMATS = ("table", "json", "csv", "influx", "prometheus")
 
 
 def _say(message: str) -> None:
-    click.echo(f"lxctool: {message}", err=True)
+    progress(message)
 
 
 def _table(data: list[dict[str, Any]], explain: bool) -> str:
-    from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows
-    from lxctool.report.render import render
+    from lxctool.observe.compare import HEADERS, COLUMNS, attribution_rows, explain as notes, table_rows  # lazy: 40-90 ms, not paid by --help
 
     parts = [render(table_rows(data), COLUMNS, "table", headers=HEADERS)]
     if "processes_by_container" in data[0]:  # only a local host's /proc can attribute processes
@@ -35,7 +40,7 @@ def _table(data: list[dict[str, Any]], explain: bool) -> str:
 
 def _watch(app: App, names: list[str] | None, interval: float, count: int | None, explain: bool) -> None:
     """Redraw like top until SIGINT (exit 0, terminal restored)."""
-    from lxctool.observe.compare import samples
+    from lxctool.observe.compare import samples  # lazy: 40-90 ms, not paid by --help
 
     tty = sys.stdout.isatty()
     out = sys.stdout
@@ -80,21 +85,23 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
       lxctool compare --samples 30 --plot usage.png
       lxctool compare --format influx      # line protocol for InfluxDB/Telegraf
     """
-    from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select
-    from lxctool.core.errors import SpecError
+    from lxctool.observe.compare import CSV_COLUMNS, explain as notes, positive, samples, select  # lazy: 40-90 ms, not paid by --help
 
-    seconds = positive(interval, "--interval")
-    n = positive(count, "--samples", int) if count is not None else None
+    errors: list[str] = []
+    seconds = checked(errors, positive, interval, "--interval")
+    n = checked(errors, positive, count, "--samples", int) if count is not None else None
     if watch and (plot_path or fmt != "table"):
-        raise SpecError("--watch: redraws a table on the terminal; use it without --plot and --format")
+        errors.append("--watch: redraws a table on the terminal; use it without --plot and --format")
     if plot_path and not plot_path.lower().endswith(".png"):
-        raise SpecError(f"--plot: {plot_path!r} is not a .png file name; use e.g. usage.png")
+        errors.append(f"--plot: {plot_path!r} is not a .png file name; use e.g. usage.png")
     if plot_path:
         import os
 
         folder = os.path.dirname(os.path.abspath(plot_path))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # refuse before sampling
-            raise SpecError(f"--plot: folder {folder} does not exist or is not writable; create it first")
+            errors.append(f"--plot: folder {folder} does not exist or is not writable; create it first")
+    if errors:
+        raise SpecError(errors)
     selected = select(app.lxd, list(names))
     if watch:
         _watch(app, selected, seconds, n, explain)
@@ -107,27 +114,19 @@ def compare(app: App, names: tuple[str, ...], interval: str, count: str | None, 
         if fmt == "table":
             emit((f"\n{data[0]['time']}\n" if n > 1 else "") + _table(data, explain))
         elif fmt == "influx":
-            from lxctool.report.export import influx_lines
-
             emit("\n".join(influx_lines(data)))
     flat = [row for data in series for row in data]
     if fmt == "json":
-        import json
-
         emit(json.dumps(flat, indent=2))
     elif fmt == "csv":
-        from lxctool.report.render import render
-
         emit(render(flat, CSV_COLUMNS, "csv"))
     elif fmt == "prometheus":
-        from lxctool.report.export import prometheus_text
-
         emit(prometheus_text(series[-1]))
     if explain and fmt != "table":
         for note in notes(series[-1]):
             _say(note)
     if plot_path:
-        from lxctool.report.plot import plot
+        from lxctool.report.plot import plot  # lazy: 40-90 ms, not paid by --help
 
         plot(series, plot_path)
         _say(f"wrote {plot_path} ({len(series)} samples)")
@@ -151,11 +150,16 @@ def monitor(app: App, names: tuple[str, ...], influx_url: str, database: str, in
     push, sampling goes on and queued points are sent when it answers again.
     Example: lxctool monitor --influx-url http://127.0.0.1:8086 --database lxd --interval 5
     """
-    from lxctool.observe.compare import positive, select
-    from lxctool.observe.monitor import Influx, run
+    from lxctool.observe.compare import positive, select  # lazy: 40-90 ms, not paid by --help
+    from lxctool.observe.monitor import Influx, check_database, parse_url, run  # lazy: 40-90 ms, not paid by --help
 
-    seconds = positive(interval, "--interval")
-    n = positive(count, "--samples", int) if count is not None else None
+    errors: list[str] = []
+    seconds = checked(errors, positive, interval, "--interval")
+    n = checked(errors, positive, count, "--samples", int) if count is not None else None
+    checked(errors, parse_url, influx_url)
+    checked(errors, check_database, database)
+    if errors:
+        raise SpecError(errors)
     influx = Influx(influx_url, database)
     selected = select(app.lxd, list(names))
 

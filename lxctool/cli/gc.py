@@ -25,8 +25,8 @@ def gc(app: App, dry_run: bool, fmt: str) -> None:
       ifb           host-side shaping devices of containers that no longer exist
     Things a running lxctool still owns, and anything without a marker, are left alone.
     """
-    from lxctool.apply import gc as core
-    from lxctool.report.render import render
+    from lxctool.apply import gc as core  # lazy: not paid by --help
+    from lxctool.report.render import render  # lazy: not paid by --help
 
     found = core.find(app.lxd)
     done = found if dry_run else core.remove(app.lxd, found)

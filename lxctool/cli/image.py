@@ -9,6 +9,9 @@ from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import CONTAINER, IMAGE, finite, recipe_ref
+from lxctool.core.errors import CheckFailed
+from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 LIST_COLUMNS = ["alias", "recipe", "fingerprint", "size_bytes", "built_at", "status"]
 
@@ -38,8 +41,7 @@ def build(app: App, name: str, force: bool, fmt: str) -> None:
     Parents that are missing or changed are built first; progress goes to stderr.
     Exit 2: invalid recipe (nothing built); 1: a step failed (old image and alias kept).
     """
-    from lxctool.images.build import build as do_build
-    from lxctool.report.render import render
+    from lxctool.images.build import build as do_build  # lazy: 40-90 ms, not paid by --help
 
     result = do_build(app.lxd, name, force)
     emit(render([result], ["name", "fingerprint", "built", "hash"], fmt, data=result))
@@ -52,8 +54,7 @@ def list_cmd(app: App, fmt: str) -> None:
     """Images built by lxctool: alias, recipe, fingerprint, size, built at, and whether the
     recipe or a parent changed since (status: current, recipe changed, parent changed,
     builder changed, no recipe)."""
-    from lxctool.images.ops import list_images
-    from lxctool.report.render import render
+    from lxctool.images.ops import list_images  # lazy: 40-90 ms, not paid by --help
 
     emit(render(list_images(app.lxd), LIST_COLUMNS, fmt))
 
@@ -63,14 +64,13 @@ def list_cmd(app: App, fmt: str) -> None:
 @pass_app
 def delete(app: App, name: str) -> None:
     """Delete image alias NAME and its image (containers made from it keep running)."""
-    from lxctool.images.ops import delete_image
+    from lxctool.images.ops import delete_image  # lazy: 40-90 ms, not paid by --help
 
     fingerprint, others = delete_image(app.lxd, name)
     if others:
-        click.echo(f"lxctool: deleted alias {name} only: image {fingerprint[:12]} stays for alias(es) "
-                   f"{', '.join(others)}", err=True)
+        progress(f"deleted alias {name} only: image {fingerprint[:12]} stays for alias(es) {', '.join(others)}")
     else:
-        click.echo(f"lxctool: deleted image {name} ({fingerprint[:12]})", err=True)
+        progress(f"deleted image {name} ({fingerprint[:12]})")
 
 
 @image.command()
@@ -79,10 +79,10 @@ def delete(app: App, name: str) -> None:
 @pass_app
 def export(app: App, name: str, file: str) -> None:
     """Write image NAME to FILE: one tarball (with its recipe hash) for another machine."""
-    from lxctool.images.ops import export_image
+    from lxctool.images.ops import export_image  # lazy: 40-90 ms, not paid by --help
 
     size = export_image(app.lxd, name, file)
-    click.echo(f"lxctool: exported {name} to {file} ({size} bytes)", err=True)
+    progress(f"exported {name} to {file} ({size} bytes)")
 
 
 @image.command(name="import")
@@ -92,8 +92,7 @@ def export(app: App, name: str, file: str) -> None:
 @pass_app
 def import_cmd(app: App, file: str, alias: str | None, fmt: str) -> None:
     """Import an image FILE made by `image export` and point its alias at it."""
-    from lxctool.images.ops import import_image
-    from lxctool.report.render import render
+    from lxctool.images.ops import import_image  # lazy: 40-90 ms, not paid by --help
 
     result = import_image(app.lxd, file, alias)
     emit(render([result], ["name", "fingerprint"], fmt, data=result))
@@ -111,9 +110,7 @@ def check(app: App, container: str, timeout: float, fmt: str) -> None:
     Exit 0 ready; 3 still failing at the timeout (its output is shown); 2 no such container.
     `lxctool launch` runs the same check after the IPv4 appears (with --wait, the default).
     """
-    from lxctool.core.errors import CheckFailed
-    from lxctool.images.ops import wait_ready
-    from lxctool.report.render import render
+    from lxctool.images.ops import wait_ready  # lazy: 40-90 ms, not paid by --help
 
     result = wait_ready(app.lxd, container, timeout)
     emit(render([result], ["name", "image", "ready", "seconds", "command"], fmt, data=result))

@@ -167,11 +167,20 @@ def emit_ops(ops: list[Any], fmt: str) -> None:
 @format_option
 @pass_app
 def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
-    """List containers with state, IPv4, limits, processes and memory (one API request)."""
-    from lxctool.apply.lifecycle import list_rows
+    """List containers with state, IPv4, limits, processes and memory.
+
+    One LXD request for the containers plus one per network for its DHCP leases; processes
+    and memory are read from each container's cgroups on this host (on a remote or a cluster:
+    one request for every container's full state).
+    """
+    from lxctool.observe.listing import list_rows
     from lxctool.report.render import render
 
     rows = list_rows(app.lxd, all_instances)
+    if rows is None:  # a remote or a cluster: the cgroups are elsewhere, ask LXD for the full state
+        from lxctool.apply.lifecycle import list_rows as state_rows
+
+        rows = state_rows(app.lxd, all_instances)
     member = ["member"] if any("member" in r for r in rows) else []  # a cluster: where each runs
     emit(render(rows, LIST_COLUMNS[:1] + member + LIST_COLUMNS[1:]
                 + (["memory_limit_bytes"] if fmt != "table" else []), fmt))

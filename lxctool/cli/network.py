@@ -11,6 +11,9 @@ from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import NETWORK, finite
+from lxctool.core.errors import CheckFailed, PreflightError
+from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 
 @click.group()
@@ -42,20 +45,18 @@ def network() -> None:
 def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_range: str | None,
            domain: str | None, dry_run: bool, fmt: str) -> None:
     """Create bridge NAME; refuse a public, overlapping or malformed subnet before any change."""
-    from lxctool.apply.executor import apply
-    from lxctool.apply.lifecycle import plan_network
+    from lxctool.apply.executor import apply  # lazy: 40-90 ms, not paid by --help
+    from lxctool.apply.lifecycle import plan_network  # lazy: 40-90 ms, not paid by --help
     from lxctool.cli.instances import emit_ops
-    from lxctool.net import network as core
+    from lxctool.net import network as core  # lazy: 40-90 ms, not paid by --help
 
+    # the options alone first: bad input is refused even when the daemon is down (exit 2, not 1)
+    core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain, [])
     spec = core.parse_network_spec(name, subnet, nat, isolated, dhcp_range, domain,
                                    core.taken_subnets(app.lxd))
     if app.lxd.network(name) is not None:
-        from lxctool.core.errors import PreflightError
-
         raise PreflightError(f"NAME: a network named {name!r} already exists; choose another name")
     if spec.isolated and not app.lxd.is_local:
-        from lxctool.core.errors import PreflightError
-
         raise PreflightError(f"--isolated: {app.lxd.where}: the drop rule that isolates a bridge is set in "
                              "that machine's iptables, which lxctool can only do there; use --no-isolated "
                              "(and isolate it on the server) or run lxctool on that machine")
@@ -63,8 +64,7 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
     if dry_run:
         emit_ops(ops, fmt)
         return
-    click.echo(f"lxctool: creating network {name} {spec.subnet}"
-               f"{' (isolated)' if isolated else ''}", err=True)
+    progress(f"creating network {name} {spec.subnet}{' (isolated)' if isolated else ''}")
     apply(app.lxd, ops)
     _emit_show(core.show(app.lxd, name, resolve=False), fmt)
 
@@ -75,16 +75,13 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
 @pass_app
 def list_cmd(app: App, all_networks: bool, fmt: str) -> None:
     """List lxctool's networks with subnet, NAT, isolation (and whether its rule is in place)."""
-    from lxctool.net.network import list_rows
-    from lxctool.report.render import render
+    from lxctool.net.network import list_rows  # lazy: 40-90 ms, not paid by --help
 
     emit(render(list_rows(app.lxd, all_networks), ["name", "subnet", "nat", "isolated", "isolation_rule",
                                                    "dhcp_range", "domain", "containers", "state"], fmt))
 
 
 def _emit_show(data: dict[str, Any], fmt: str) -> None:
-    from lxctool.report.render import render
-
     cols = ["name", "state", "nic", "ipv4", "assigned", "mac", "host_veth", "dns"]
     if fmt != "table":
         emit(render(data["members"], cols, fmt, data=data))
@@ -107,7 +104,7 @@ def show(app: App, name: str, fmt: str) -> None:
 
     The dns column names the container's name as the bridge's DNS resolves it right now.
     """
-    from lxctool.net.network import show as gather
+    from lxctool.net.network import show as gather  # lazy: 40-90 ms, not paid by --help
 
     _emit_show(gather(app.lxd, name), fmt)
 
@@ -118,11 +115,11 @@ def show(app: App, name: str, fmt: str) -> None:
 @pass_app
 def delete(app: App, name: str, force: bool) -> None:
     """Delete network NAME; refuses while containers use it unless --force."""
-    from lxctool.net.network import delete as do_delete
+    from lxctool.net.network import delete as do_delete  # lazy: 40-90 ms, not paid by --help
 
     for inst in do_delete(app.lxd, name, force):
-        click.echo(f"lxctool: detached {inst} from {name}", err=True)
-    click.echo(f"lxctool: deleted network {name}", err=True)
+        progress(f"detached {inst} from {name}")
+    progress(f"deleted network {name}")
 
 
 @click.group(name="net")
@@ -148,8 +145,7 @@ def check(app: App, names: tuple[str, ...], outside: tuple[str, ...], timeout: f
     Probes: ICMP (ping) and TCP (a temporary HTTP listener on each target).
     Exit 3 when anything observed differs from what is expected.
     """
-    from lxctool.net.check import run_check
-    from lxctool.report.render import render
+    from lxctool.net.check import run_check  # lazy: 40-90 ms, not paid by --help
 
     rows = run_check(app.lxd, list(names), list(outside), timeout)
     if not rows:
@@ -162,8 +158,7 @@ def check(app: App, names: tuple[str, ...], outside: tuple[str, ...], timeout: f
     emit(render(rows, ["source", "target", "probe", "expected", "observed", "control", "verdict"], fmt))
     bad = [r for r in rows if r["verdict"] != "ok"]
     if bad:
-        click.echo(f"lxctool: {len(bad)} of {len(rows)} probes differ from the layout", err=True)
-        return 3
+        raise CheckFailed(f"{len(bad)} of {len(rows)} probes differ from the layout")
     return 0
 
 

@@ -44,7 +44,7 @@ def _file_or_name(kind: str, field: str, derived: Callable[[Path], str]) -> Call
             else:
                 errors += names.CHECKS[kind](item, field)
         if errors:
-            from lxctool.core.errors import SpecError
+            from lxctool.core.errors import SpecError  # lazy: not paid by --help
 
             raise SpecError(errors)
         return value
@@ -70,9 +70,9 @@ PROJECT = checked("project", "--project")
 
 def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     """--env KEY=VALUE: a pair without '=' or with an empty or malformed KEY is refused, not ignored."""
-    import re
+    import re  # lazy: not paid by --help
 
-    from lxctool.core.errors import SpecError
+    from lxctool.core.errors import SpecError  # lazy: not paid by --help
 
     errors = [f"--env: {item!r} is not KEY=VALUE; use a KEY of letters, digits and '_' "
               "(not starting with a digit), then '=', then the value" for item in value
@@ -87,8 +87,8 @@ def finite(low: float, high: float) -> Callable[[click.Context, click.Parameter,
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is None:
             return value
-        from lxctool.core.errors import SpecError
-        from lxctool.core.units import UnitError, finite_number
+        from lxctool.core.errors import SpecError  # lazy: not paid by --help
+        from lxctool.core.units import UnitError, finite_number  # lazy: not paid by --help
 
         try:
             return finite_number(value, param.opts[0], low, high)

@@ -11,12 +11,15 @@ from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import CONTAINER, finite
+from lxctool.core.errors import CheckFailed
+from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 
 def _sigterm_as_interrupt() -> None:
     """SIGINT and SIGTERM clean up like Ctrl-C (workloads killed, containers removed); see
     cli.install_signal_handlers (SIGTERM exits 143, SIGINT 130, also when inherited ignored)."""
-    from lxctool.cli import install_signal_handlers
+    from lxctool.cli import install_signal_handlers  # lazy: not paid by --help
 
     install_signal_handlers()
 
@@ -38,8 +41,7 @@ def verify(app: App, name: str, only: str | None, duration: float, fmt: str) -> 
     The container is left as it was (workloads killed, files removed).
     Example: lxctool verify exp --only cpu,memory
     """
-    from lxctool.verify import runner as core
-    from lxctool.report.render import render
+    from lxctool.verify import runner as core  # lazy: 40-90 ms, not paid by --help
 
     kinds = core.parse_only(only)
     ctx = core.context(app.lxd, name, duration, app.caps)
@@ -49,12 +51,14 @@ def verify(app: App, name: str, only: str | None, duration: float, fmt: str) -> 
     emit(render(rows, core.COLUMNS if fmt == "table" else core.COLUMNS +
                 ["configured_value", "measured_value", "unit"], fmt,
                 data={"name": name, "findings": rows}))
-    code = 3 if core.any_failing(findings) else 0
+    failing = core.failing_limits(findings)
     try:
-        core.save_results(name, rows, code)
+        core.save_results(name, rows, 3 if failing else 0)
     except OSError as exc:  # the proof above stands; only the dashboard's copy is missing
-        click.echo(f"lxctool: warning: could not keep the results for the dashboard: {exc}", err=True)
-    return code
+        progress(f"warning: could not keep the results for the dashboard: {exc}")
+    if failing:
+        raise CheckFailed(f"{name}: {', '.join(failing)} not enforced or unsupported")
+    return 0
 
 
 @click.group()
@@ -76,8 +80,7 @@ def experiment_run(app: App, file: Path, out: Path | None, fmt: str) -> None:
     description, image, fixed (other limits, as launch options). Ctrl-C stops after cleaning up.
     Example: lxctool experiment run experiments/cpu-quota.yaml --out /tmp/cpu
     """
-    from lxctool.verify import experiment as core
-    from lxctool.report.render import render
+    from lxctool.verify import experiment as core  # lazy: 40-90 ms, not paid by --help
 
     exp = core.load(file, app.caps.cpus)
     out = out or Path("results") / exp.name
@@ -86,7 +89,7 @@ def experiment_run(app: App, file: Path, out: Path | None, fmt: str) -> None:
     emit(render(core.display(summary) if fmt == "table" else summary,
                 list(summary[0]) if summary else [], fmt))
     for what in ("results.csv", "plot.png", "summary.txt"):
-        click.echo(f"lxctool: wrote {out / what}", err=True)
+        progress(f"wrote {out / what}")
 
 
 def register(group: click.Group) -> None:

@@ -62,3 +62,24 @@ class CheckFailed(LxctoolError):
     """A check ran and found a difference (verify, net check, plan --check)."""
 
     exit_code = 3
+
+
+class ExecFailed(LxctoolError):
+    """`exec` could not run the command: 125 could not run it, 126 not executable, 127 not found."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class HostCommandError(LxctoolError):
+    """A command lxctool ran on the host failed, is not installed, or ran too long."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, argv: tuple[str, ...] = (), returncode: int | None = None,
+                 stderr: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr

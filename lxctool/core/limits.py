@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from lxctool.core import units
 from lxctool.core.spec import Limits
@@ -68,7 +68,7 @@ LIMIT_CONFIG_KEYS = tuple(sorted({r.key for r in RULES if r.device is None}))
 DEVICE_LIMIT_KEYS = {dev: tuple(r.key for r in RULES if r.device == dev) for dev in (ROOT_DEVICE, NIC_DEVICE)}
 
 
-def configured_limits(config: dict[str, str], devices: dict[str, dict[str, str]]) -> dict[str, str]:
+def configured_limits(config: Mapping[str, str], devices: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """The limit keys an instance has (expanded config/devices), as 'key' or 'device.key' -> value.
 
     Egress that lxctool shapes on the host (no tc police for LXD's limits.egress) is reported
@@ -86,7 +86,7 @@ def configured_limits(config: dict[str, str], devices: dict[str, dict[str, str]]
     return out
 
 
-def summary(config: dict[str, str], devices: dict[str, dict[str, str]]) -> str:
+def summary(config: Mapping[str, str], devices: Mapping[str, Mapping[str, str]]) -> str:
     """One short line of the configured limits, for tables."""
     short = {
         "limits.cpu": "cpu", "limits.cpu.allowance": "allowance", "limits.memory": "mem",

@@ -20,6 +20,11 @@ ISOLATED_KEY = "user.lxctool.isolated"
 TEMP_OWNER_KEY = "user.lxctool.temp-owner"  # "PID:START" of the process that made a temporary object
 SETUP_HINT = "run scripts/setup-host.sh"
 
+def lxc_name(name: str, project: str | None = None) -> str:
+    """The name LXC (and so the cgroup tree) knows a container by: LXD prefixes non-default projects."""
+    return f"{project}_{name}" if project and project != "default" else name
+
+
 # kind -> (pattern, max length, what is accepted: said in every refusal)
 _RULES: dict[str, tuple[str, int, str]] = {
     # LXD: a hostname label (RFC 1123), 1-63, not starting with a digit or a hyphen
@@ -97,7 +102,7 @@ CHECKS = {"container": check_container, "network": check_network, "profile": che
 
 def require(kind: str, names: list[str] | tuple[str, ...], field: str) -> None:
     """Raise SpecError naming every bad name of this kind (checked before any change)."""
-    from lxctool.core.errors import SpecError
+    from lxctool.core.errors import SpecError  # lazy: errors are needed only on a refusal
 
     errors = [line for name in names for line in CHECKS[kind](name, field)]
     if errors:

@@ -199,14 +199,8 @@ def option_label(key: str) -> str:
     return f"--{key}"
 
 
-def load_profile_file(path: Path) -> Limits:
-    """Read a limit profile YAML (launch options as keys) into Limits, or raise SpecError."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read profile: {str(exc).splitlines()[0]}") from None
+def profile_limits(data: Any, path: Path) -> Limits:
+    """A limit profile's parsed YAML (launch options as keys) as Limits, or raise SpecError."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -217,11 +211,3 @@ def load_profile_file(path: Path) -> Limits:
     if errors:
         raise SpecError(errors)
     return limits
-
-
-def profile_description(path: Path) -> str:
-    """The description line of a profile file, if any."""
-    import yaml
-
-    data = yaml.safe_load(path.read_text()) or {}
-    return str(data.get("description", "")) if isinstance(data, dict) else ""

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from lxctool.core import desired
-from lxctool.host import cgroups
+from lxctool.host import cgroups, run
 
 
 
@@ -38,9 +36,7 @@ def _module_available(module: str, symbol: str) -> bool:
         return True
     if f" {symbol}" in _kallsyms() or f" {symbol}\t" in _kallsyms():
         return True
-    if shutil.which("modinfo"):
-        return subprocess.run(["modinfo", module], capture_output=True).returncode == 0
-    return False
+    return run.which("modinfo") is not None and run.succeeds(["modinfo", module])
 
 
 def tc_police_available() -> bool:

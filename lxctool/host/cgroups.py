@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lxctool.core.names import lxc_name
+
 ROOT = Path(os.environ.get("LXCTOOL_CGROUP_ROOT", "/sys/fs/cgroup"))
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio")
 
@@ -22,11 +24,6 @@ def layout(root: Path = ROOT) -> str:
     if (root / "unified").is_dir():
         return "hybrid"
     return "v1"
-
-
-def lxc_name(name: str, project: str | None = None) -> str:
-    """The name LXC knows the container by (LXD prefixes non-default projects)."""
-    return f"{project}_{name}" if project and project != "default" else name
 
 
 def payload_name(name: str, project: str | None = None) -> str:
@@ -105,6 +102,15 @@ class CgroupReader:
     def _dir(self, controller: str, name: str, project: str | None) -> Path:
         base = self.root if self.layout == "v2" else self.root / controller
         return base / payload_name(name, project)
+
+    def tasks_and_memory(self, name: str, project: str | None = None) -> tuple[int | None, int | None]:
+        """(pids.current, memory use in bytes): the two counters LXD's state reports as processes and
+        memory usage, read without the rest (list reads them for every container)."""
+        if self.layout == "v2":
+            d = self._dir("", name, project)
+            return _int(_read(d / "pids.current")), _int(_read(d / "memory.current"))
+        return (_int(_read(self._dir("pids", name, project) / "pids.current")),
+                _int(_read(self._dir("memory", name, project) / "memory.usage_in_bytes")))
 
     def read(self, name: str, project: str | None = None) -> CgroupValues:
         """Read every effective limit and usage counter of a running container."""

@@ -7,8 +7,8 @@ leaves it. scripts/setup-host.sh writes the same rule (same comment) for lxctool
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+from lxctool.core.errors import LxdError
+from lxctool.host import run
 
 
 def _rule(bridge: str) -> list[str]:
@@ -16,13 +16,13 @@ def _rule(bridge: str) -> list[str]:
             "--comment", f"lxctool isolation {bridge}", "-j", "DROP"]
 
 
-def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+def _iptables(*args: str) -> run.Completed:
+    return run.run(["iptables", "-w", *args], check=False)
 
 
 def available() -> bool:
     """Whether iptables is installed."""
-    return shutil.which("iptables") is not None
+    return run.which("iptables") is not None
 
 
 def isolation_rule_present(bridge: str) -> bool:
@@ -35,10 +35,8 @@ def ensure_isolation(bridge: str) -> bool:
     if isolation_rule_present(bridge):
         return False
     proc = _iptables("-I", *_rule(bridge))
-    if proc.returncode != 0:
-        from lxctool.core.errors import LxdError
-
-        raise LxdError(f"iptables refused the isolation rule for {bridge}: {proc.stderr.strip()}")
+    if not proc.ok:
+        raise LxdError(f"iptables refused the isolation rule for {bridge}: {run.last_line(proc.stderr)}")
     return True
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from lxctool.core import desired
-from lxctool.host.cgroups import lxc_name
 from lxctool.core.limits import HOST_EGRESS_KEY
-from lxctool.lxd.client import host_veth
+from lxctool.host import run, tc
+from lxctool.host.cgroups import lxc_name
+from lxctool.lxd.views import Instance
 
 RATE_KEY = HOST_EGRESS_KEY
 HOOK_PATH = Path(os.environ.get("LXCTOOL_HOOK_DIR", "/var/lib/lxctool/hooks")) / "net-out"
@@ -35,21 +35,8 @@ def ifb_name(lxc: str) -> str:
     return "lxifb" + hashlib.sha1(lxc.encode()).hexdigest()[:10]
 
 
-def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        from lxctool.core.errors import LxdError
-
-        raise LxdError(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
-    return proc
-
-
-def _tc_json(*args: str) -> list[dict[str, Any]]:
-    proc = _run("tc", "-j", *args, check=False)
-    try:
-        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else []
-    except ValueError:
-        return []
+def _run(*argv: str, check: bool = True) -> run.Completed:
+    return run.run(argv, check=check)
 
 
 def hook_script() -> str:
@@ -129,35 +116,13 @@ def clear(lxc: str, veth: str | None) -> None:
 
 def redirect_target(veth: str) -> str | None:
     """The device that veth's ingress filter redirects to (None when there is no redirect)."""
-    for flt in _tc_json("filter", "show", "dev", veth, "ingress"):
-        for act in ((flt.get("options") or {}).get("actions") or []):
-            if act.get("kind") == "mirred" and act.get("to_dev"):
-                return str(act["to_dev"])
-    return None
-
-
-def qdisc_rate(dev: str) -> tuple[str, int] | None:
-    """(kind, bits/s) of dev's root tbf or htb rate, None when it has none."""
-    for q in _tc_json("qdisc", "show", "dev", dev):
-        rate = (q.get("options") or {}).get("rate")
-        if q.get("root") and q.get("kind") == "tbf" and isinstance(rate, (int, float)):
-            return "tbf", int(rate) * 8  # tc -j reports bytes per second
-    for cls in _tc_json("class", "show", "dev", dev):
-        rate = (cls.get("options") or cls).get("rate")
-        if cls.get("class") == "htb" and isinstance(rate, (int, float)):
-            return "htb", int(rate) * 8
-    return None
+    return tc.redirect_target(veth)
 
 
 def in_place(veth: str | None) -> dict[str, Any] | None:
     """The egress shaping really in place for a veth: redirect device, qdisc kind and rate."""
-    if not veth:
-        return None
-    ifb = redirect_target(veth)
-    got = qdisc_rate(ifb) if ifb else None
-    if not ifb or not got:
-        return None
-    return {"veth": veth, "ifb": ifb, "kind": got[0], "rate_bits": got[1]}
+    shaped = tc.in_place(veth)
+    return shaped.as_dict() if shaped else None
 
 
 def split_egress(config: dict[str, str], dev_keys: dict[str, dict[str, str]], raw_lxc: str,
@@ -175,12 +140,12 @@ def sync(lxd: Any, name: str) -> dict[str, Any] | None:
     """Make a running container's shaping match its user.lxctool.net-out key; return what is in place."""
     if not getattr(lxd, "is_local", True):  # a remote container's veth is on another machine
         return None
-    inst = lxd.require_instance(name)
-    lxc = lxc_name(name, lxd.project)
-    rate = int((inst.get("expanded_config") or inst.get("config") or {}).get(RATE_KEY) or 0)
+    inst = Instance(lxd.require_instance(name), lxd.project)
+    lxc = inst.lxc_name
+    rate = int(inst.expanded_config.get(RATE_KEY) or 0)
     veth = None
-    if inst.get("status") == "Running":
-        veth = host_veth(lxd.instance_state(name))
+    if inst.running:
+        veth = inst.with_state(lxd.instance_state(name)).host_veth
     if rate and veth:
         apply(lxc, veth, rate)
     elif not rate:
@@ -203,14 +168,7 @@ def remove_orphans(lxd: Any, dry_run: bool = False) -> list[str]:
             if str(ln.get("ifalias", "")).startswith("lxctool net-out ")}
     if not ours:
         return []
-    from lxctool.lxd.client import Lxd
-
-    alive = set()
-    from lxctool.lxd.paths import name_of_url, path, project_of_url
-
-    for url in Lxd(lxd.socket_path).get(path("instances"), **{"all-projects": "true"}) or []:
-        project = project_of_url(url)
-        alive.add(lxc_name(name_of_url(url), None if project == "default" else project))
+    alive = {lxc_name(name, project) for name, project in lxd.instance_names_all_projects()}
     gone = [ifb for ifb, lxc in ours.items() if lxc not in alive]
     for ifb in [] if dry_run else gone:
         _run("ip", "link", "del", ifb, check=False)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lxctool.core.errors import PreflightError
+from lxctool.core.errors import HostCommandError, PreflightError
+from lxctool.host import run
 
 APT_DIR = Path("/etc/apt")
 
@@ -116,8 +116,8 @@ def apt_proxy_env() -> dict[str, str]:
     """http_proxy/https_proxy from the host's apt configuration (Acquire::http(s)::Proxy)."""
     env: dict[str, str] = {}
     try:
-        dump = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+        dump = run.run(["apt-config", "dump"], check=False, timeout=30).stdout
+    except HostCommandError:
         dump = ""
     for line in dump.splitlines():
         m = re.match(r'Acquire::(https?)::Proxy\s+"([^"]*)";', line.strip(), re.IGNORECASE)

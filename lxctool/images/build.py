@@ -12,16 +12,17 @@ import hashlib
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from lxctool.images import debootstrap as deb
 from lxctool.core.errors import LxdError, PreflightError
-from lxctool.lxd.client import Lxd
+from lxctool.host import run
+from lxctool.images import debootstrap as deb
 from lxctool.images.recipes import FileSpec, Recipe, load_recipe
+from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Image
+from lxctool.report.progress import progress
 
 HASH_PROPERTY = "lxctool.hash"
 SELF_HASH_PROPERTY = "lxctool.recipe_hash"
@@ -36,8 +37,7 @@ class Progress:
         self.started = time.monotonic()
 
     def __call__(self, message: str) -> None:
-        print(f"lxctool: image: [{time.monotonic() - self.started:6.1f}s] {message}",
-              file=sys.stderr, flush=True)
+        progress(f"image: [{time.monotonic() - self.started:6.1f}s] {message}")
 
 
 def self_hash(recipe: Recipe) -> str:
@@ -53,7 +53,7 @@ def current_image(lxd: Lxd, alias: str) -> dict[str, Any] | None:
 
 def is_current(image: dict[str, Any] | None, recipe: Recipe) -> bool:
     """Whether IMAGE was built from exactly this recipe and parents."""
-    return bool(image) and (image or {}).get("properties", {}).get(HASH_PROPERTY) == recipe.digest()
+    return image is not None and Image(image).properties.get(HASH_PROPERTY) == recipe.digest()
 
 
 def build(lxd: Lxd, name: str, force: bool = False, say: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def busybox_root(root: Path) -> None:
               "root", "var/run", "var/log", "run", "usr/share/udhcpc", "www"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(busybox, root / "bin/busybox")
-    listing = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=True).stdout
+    listing = run.run([busybox, "--list-full"]).stdout
     for applet in listing.split():
         link = root / applet
         if not link.exists():
@@ -217,7 +217,7 @@ def properties(recipe: Recipe) -> dict[str, str]:
 
 def metadata(recipe: Recipe) -> str:
     """metadata.yaml of the unified tarball (properties travel with an exported file)."""
-    import yaml
+    import yaml  # lazy: ~25 ms, only when an image is built
 
     return yaml.safe_dump({"architecture": platform.machine(), "creation_date": int(time.time()),
                            "properties": properties(recipe)})
@@ -239,8 +239,9 @@ def import_tarball(lxd: Lxd, tarball: Path, props: dict[str, str] | None = None)
 
 def forget_unaliased(lxd: Lxd, fingerprint: str) -> None:
     """Delete an lxctool-built image no alias points to any more (containers keep their copy)."""
-    img = lxd.image(fingerprint)
-    if img and not img.get("aliases") and (img.get("properties") or {}).get(RECIPE_PROPERTY):
+    record = lxd.image(fingerprint)
+    img = Image(record or {})
+    if record and not img.aliases and img.properties.get(RECIPE_PROPERTY):
         try:
             lxd.delete_image(fingerprint)
         except LxdError:
@@ -249,5 +250,5 @@ def forget_unaliased(lxd: Lxd, fingerprint: str) -> None:
 
 def du_bytes(root: Path) -> int:
     """Disk use of a tree in bytes (du, not following mounts)."""
-    out = subprocess.run(["du", "-sxb", str(root)], capture_output=True, text=True).stdout.split()
+    out = run.run(["du", "-sxb", str(root)], check=False).stdout.split()
     return int(out[0]) if out else 0

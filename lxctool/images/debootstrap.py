@@ -7,17 +7,18 @@ No mirror is written here: the package source is read from the host's apt source
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
-from lxctool.images.aptsources import apt_proxy_env, debian_sources, host_sources, mirror_for
 from lxctool.core.errors import LxdError
+from lxctool.host import run
+from lxctool.images.aptsources import apt_proxy_env, debian_sources, host_sources, mirror_for
+from lxctool.report.progress import progress
 
 POLICY_RC = "#!/bin/sh\n# lxctool: no service starts while an image is built\nexit 101\n"
 TAIL_LINES = 15
@@ -37,11 +38,10 @@ def cache_dir(kind: str) -> Path:
 def run_step(label: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> str:
     """Run a command; on failure raise BuildStepError with its output's last lines."""
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", env={**os.environ, **(env or {})}, timeout=timeout)
-    except FileNotFoundError:
+        proc = run.run(argv, check=False, env=env, timeout=timeout, merge_stderr=True)
+    except run.ToolMissing:
         raise BuildStepError(f"{label}: {argv[0]} is not installed on the host") from None
-    except subprocess.TimeoutExpired:
+    except run.ToolTimeout:
         raise BuildStepError(f"{label}: still running after {timeout:.0f}s") from None
     if proc.returncode != 0:
         tail = "\n  ".join(proc.stdout.strip().splitlines()[-TAIL_LINES:])
@@ -80,8 +80,6 @@ def base_rootfs(suite: str, variant: str, dest: Path, say: Callable[[str], None]
 def build_lock(name: str) -> Iterator[None]:
     """An exclusive lock (flock) shared by every lxctool process on this host: two builds of
     the same base or recipe wait for each other instead of racing."""
-    import fcntl
-
     with open(cache_dir("locks") / f"{name}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -108,17 +106,50 @@ def _debootstrap_base(suite: str, variant: str, cached: Path, say: Callable[[str
         partial.rename(cached)  # complete files only: an interrupted run leaves no cache
 
 
+
+
+OWNER_FILE = ".lxctool-owner"  # in every build work folder: "PID:START" of the building lxctool
+
+
+def stale_work_folders() -> list[tuple[Path, str, list[str]]]:
+    """(folder, owner, mounts) of build work folders whose owner process is gone.
+
+    A folder without an owner file is never listed: it may be a build by another lxctool install.
+    """
+    from lxctool.host import owner  # lazy: only gc and a build's start look for stale folders
+
+    out = []
+    work = cache_dir("work")
+    for folder in sorted(work.iterdir()) if work.is_dir() else []:
+        try:
+            who = (folder / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        if not owner.alive(who):
+            out.append((folder, who, mounts_below(folder)))
+    return out
+
+
+def remove_work_folder(folder: Path) -> bool:
+    """Unmount everything below a work folder, then remove it (never crossing into a mount)."""
+    unmount_below(folder)
+    if mounts_below(folder):
+        return False
+    run.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
+    return not folder.exists()
+
+
 @contextmanager
 def workdir(name: str) -> Iterator[Path]:
     """A temporary folder under the cache; on exit unmount anything left below it, then remove it
     without ever crossing into another filesystem (a bind-mounted /dev must never be deleted)."""
-    from lxctool.apply import gc
-    from lxctool.host import owner
+    from lxctool.host import owner  # lazy: only a build needs the owner token
 
-    for item in gc.remove(None, gc.build_folders()):  # what a killed build left: mounts, then folder
-        print(f"lxctool: image: removed {item.name} left by an interrupted build ({item.detail})", file=sys.stderr)
+    for folder, who, mounts in stale_work_folders():  # what a killed build left: mounts, then folder
+        if remove_work_folder(folder):
+            progress(f"image: removed {folder} left by an interrupted build ({len(mounts)} mount(s), owner {who} gone)")
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache_dir("work")))
-    (tmp / gc.OWNER_FILE).write_text(owner.token())  # lets `lxctool gc` tell a killed build's folder
+    (tmp / OWNER_FILE).write_text(owner.token())  # lets `lxctool gc` tell a killed build's folder
     try:
         yield tmp
     finally:
@@ -128,9 +159,9 @@ def workdir(name: str) -> Iterator[Path]:
             unmount_below(tmp)
             still = mounts_below(tmp)
             if still:
-                print(f"lxctool: image: left {tmp} in place: {', '.join(still)} still mounted", file=sys.stderr)
+                progress(f"image: left {tmp} in place: {', '.join(still)} still mounted")
             else:
-                subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
+                run.run(["rm", "-rf", "--one-file-system", str(tmp)], check=False)
 
 
 def _write_sources(root: Path, suite: str) -> None:
@@ -150,8 +181,8 @@ def unmount_below(root: Path) -> list[str]:
     """Unmount everything mounted at or below ROOT, deepest first; return what was mounted."""
     below = mounts_below(root)
     for m in below:
-        if subprocess.run(["umount", m], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        if not run.succeeds(["umount", m]):
+            run.succeeds(["umount", "-l", m])
     return below
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from lxctool.core.errors import LxdError, NotFound, PreflightError, SpecError
 from lxctool.images.build import HASH_PROPERTY, READINESS_PROPERTY, RECIPE_PROPERTY, SELF_HASH_PROPERTY, current_image, forget_unaliased, import_tarball, self_hash
-from lxctool.lxd.client import Lxd
 from lxctool.images.recipes import find_recipe, load_recipe
+from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Image, Instance
+from lxctool.report.progress import progress
 
 
-def recipe_status(props: dict[str, str]) -> str:
+def recipe_status(props: Mapping[str, str]) -> str:
     """current / recipe changed / parent changed / builder changed / no recipe / invalid recipe."""
     name = props.get(RECIPE_PROPERTY, "")
     if find_recipe(name) is None:
@@ -34,15 +35,14 @@ def recipe_status(props: dict[str, str]) -> str:
 def list_images(lxd: Lxd) -> list[dict[str, Any]]:
     """One row per alias of an lxctool-built image (unaliased ones too), sorted by alias."""
     rows = []
-    for img in lxd.images():
-        props = img.get("properties") or {}
+    for img in map(Image, lxd.images()):
+        props = img.properties
         if not props.get(RECIPE_PROPERTY):
             continue
-        aliases = [a["name"] for a in img.get("aliases") or []] or [None]
+        aliases: list[str | None] = [*img.aliases] or [None]
         for alias in aliases:
             rows.append({"alias": alias, "recipe": props[RECIPE_PROPERTY],
-                         "fingerprint": img["fingerprint"][:12], "size_bytes": img.get("size"),
-                         "built_at": (img.get("created_at") or "")[:19].replace("T", " ") or None,
+                         "fingerprint": img.fingerprint[:12], "size_bytes": img.size, "built_at": img.created_at,
                          "status": recipe_status(props), "hash": props.get(HASH_PROPERTY)})
     return sorted(rows, key=lambda r: (r["alias"] is None, r["alias"] or "", r["fingerprint"]))
 
@@ -61,12 +61,12 @@ def delete_image(lxd: Lxd, name: str) -> tuple[str, list[str]]:
 
     Returns (fingerprint, the other aliases that keep the image); an empty list means the image went too.
     """
-    img = require_image(lxd, name)
+    img = Image(require_image(lxd, name))
     lxd.delete_alias(name)
-    others = [a["name"] for a in img.get("aliases") or [] if a["name"] != name]
+    others = [a for a in img.aliases if a != name]
     if not others:
-        lxd.delete_image(img["fingerprint"])
-    return str(img["fingerprint"]), others
+        lxd.delete_image(img.fingerprint)
+    return img.fingerprint, others
 
 
 def export_image(lxd: Lxd, name: str, dest: str) -> int:
@@ -89,21 +89,21 @@ def import_image(lxd: Lxd, file: str, alias: str | None = None) -> dict[str, Any
     """Import a tarball from `image export`; alias it by --alias or the recipe it came from."""
     old = current_image(lxd, alias) if alias else None
     fingerprint = import_tarball(lxd, Path(file))
-    img = lxd.image(fingerprint) or {}
-    name = alias or (img.get("properties") or {}).get(RECIPE_PROPERTY)
+    img = Image(lxd.image(fingerprint) or {})
+    name = alias or img.properties.get(RECIPE_PROPERTY)
     if not name:
         raise PreflightError(f"--alias: {file} was not built by lxctool (no {RECIPE_PROPERTY} property); "
                              "give the alias with --alias NAME")
     old = old or current_image(lxd, name)
-    lxd.set_alias(name, fingerprint, (img.get("properties") or {}).get("description", ""))
+    lxd.set_alias(name, fingerprint, img.properties.get("description", ""))
     if old and old["fingerprint"] != fingerprint:
         forget_unaliased(lxd, old["fingerprint"])
     return {"name": name, "fingerprint": fingerprint}
 
 
-def readiness_of(inst: dict[str, Any]) -> list[str]:
+def readiness_of(inst: Instance) -> list[str]:
     """The readiness command recorded from the container's image (LXD copies image.* properties)."""
-    raw = (inst.get("config") or {}).get(f"image.{READINESS_PROPERTY}") or ""
+    raw = inst.config.get(f"image.{READINESS_PROPERTY}") or ""
     try:
         argv = json.loads(raw) if raw else []
     except ValueError:
@@ -113,15 +113,15 @@ def readiness_of(inst: dict[str, Any]) -> list[str]:
 
 def wait_ready(lxd: Lxd, name: str, timeout: float, interval: float = 1.0) -> dict[str, Any]:
     """Run the container's readiness check until it succeeds or TIMEOUT passes; report the outcome."""
-    inst = lxd.require_instance(name)
+    inst = Instance(lxd.require_instance(name), lxd.project)
     argv = readiness_of(inst)
-    image = (inst.get("config") or {}).get(f"image.{RECIPE_PROPERTY}")
+    image = inst.config.get(f"image.{RECIPE_PROPERTY}")
     out: dict[str, Any] = {"name": name, "image": image, "command": " ".join(argv), "ready": True,
                            "seconds": 0.0, "output": ""}
     if not argv:
         return out
-    if inst.get("status") != "Running":
-        raise PreflightError(f"NAME: {name} is {str(inst.get('status')).lower()}; start it first")
+    if not inst.running:
+        raise PreflightError(f"NAME: {name} is {inst.status.lower()}; start it first")
     started = time.monotonic()
     announced = False
     while True:
@@ -137,6 +137,6 @@ def wait_ready(lxd: Lxd, name: str, timeout: float, interval: float = 1.0) -> di
             out.update(ready=False, output=output.splitlines()[-1] if output else "(no output)")
             return out
         if not announced:
-            print(f"lxctool: {name}: waiting for its {image or 'image'} readiness check", file=sys.stderr, flush=True)
+            progress(f"{name}: waiting for its {image or 'image'} readiness check")
             announced = True
         time.sleep(interval)

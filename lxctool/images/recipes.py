@@ -17,6 +17,7 @@ from typing import Any
 
 from lxctool import paths
 from lxctool.core.errors import SpecError
+from lxctool.images.aptsources import debian_sources, host_codename, host_sources
 
 BUILTIN_BASES = ("busybox", "debootstrap")
 RECIPE_KEYS = ("description", "base", "debootstrap", "packages", "files", "commands", "services",
@@ -104,7 +105,7 @@ def image_family(image: str) -> str:
 
 def load_recipe(name_or_path: str, _seen: tuple[str, ...] = ()) -> Recipe:
     """Read and validate a recipe and its parents; SpecError lists every problem with its path."""
-    import yaml
+    import yaml  # lazy: ~25 ms, only when a recipe is read
 
     path = find_recipe(name_or_path)
     if path is None:
@@ -210,8 +211,6 @@ def _packages(label: str, value: Any, errors: list[str]) -> tuple[tuple[str, ...
 
 
 def _debootstrap(label: str, boot: Any, errors: list[str]) -> tuple[str, str]:
-    from lxctool.images.aptsources import debian_sources, host_codename, host_sources
-
     boot = boot or {}
     if not isinstance(boot, dict):
         errors.append(f"{label}: debootstrap: must be a mapping with suite and variant")

@@ -14,15 +14,18 @@ import json
 import os
 import socket
 import ssl
+import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable
 
-from lxctool.core.errors import DaemonUnreachable, LxctoolError, LxdError, NotFound, Timeout, Unsupported
+from lxctool.core.errors import DaemonUnreachable, ExecFailed, LxctoolError, LxdError, NotFound, Timeout, Unsupported
 from lxctool.lxd.paths import path as api_path  # methods below have a parameter named path
 from lxctool.lxd.resources import ResourcesMixin
 from lxctool.lxd.transport import HttpsTransport, UnixTransport
+from lxctool.lxd.views import Instance, ipv4_of_state
 
 SOCKET_CANDIDATES = ("/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket")
 START_HINT = "start it with: scripts/setup-host.sh (or: lxd --group root --logfile /var/log/lxd/lxd.log &)"
@@ -96,6 +99,7 @@ class Lxd(ResourcesMixin):
         q = dict(params or {})
         if self.project and "project" not in q:
             q["project"] = self.project
+        q = {k: v for k, v in q.items() if v is not None}  # project=None: not scoped (all-projects)
         return path + ("?" + urllib.parse.urlencode(q) if q else "")
 
     def raw(self, method: str, path: str, *, params: dict[str, Any] | None = None,
@@ -230,6 +234,11 @@ class Lxd(ResourcesMixin):
         """Every instance with its state, in one request (recursion=2)."""
         return self.get(api_path("instances"), recursion=2) or []
 
+    def instances_brief(self) -> list[dict[str, Any]]:
+        """Every instance's record and status without its state (recursion=1): no per-container
+        work in the daemon, unlike instances_full."""
+        return self.get(api_path("instances"), recursion=1) or []
+
     def instance_state(self, name: str) -> dict[str, Any]:
         """GET the instance's state (status, pid, processes, cpu, memory, network)."""
         return self.get(api_path("instances", name, "state"))
@@ -277,7 +286,7 @@ class Lxd(ResourcesMixin):
         after a failed start still runs ("Instance is busy running a stop operation"): so wait
         for every operation on the instance, then retry. True when it is gone.
         """
-        from lxctool.host.signals import deferred
+        from lxctool.host.signals import deferred  # lazy: host-side helper, only when removing
 
         fresh = self.clone()
         deadline = time.monotonic() + timeout
@@ -313,6 +322,27 @@ class Lxd(ResourcesMixin):
             return fresh.instance(name) is None
         finally:
             fresh.close()
+
+    def metrics_text(self) -> str | None:
+        """The daemon's /1.0/metrics in Prometheus text, or None when it does not answer 200."""
+        status, body = self.raw("GET", "/1.0/metrics")
+        return body.decode(errors="replace") if status == 200 else None
+
+    def put_instance(self, name: str, record: dict[str, Any], devices: dict[str, Any]) -> None:
+        """PUT the instance's writable fields from its record, with these local devices.
+
+        A PUT (not a PATCH) because PATCH merges devices: it cannot remove one.
+        """
+        body = {k: record[k] for k in ("config", "profiles", "ephemeral", "description") if k in record}
+        self.call("PUT", api_path("instances", name), body={**body, "devices": devices})
+
+    def instance_names_all_projects(self) -> list[tuple[str, str | None]]:
+        """(name, project) of every instance in every project; project None for the default one."""
+        out = []
+        for url in self.get(api_path("instances"), **{"all-projects": "true", "project": None}) or []:
+            path, _, query = url.partition("?project=")
+            out.append((path.rsplit("/", 1)[-1], query or None))
+        return out
 
     def exec(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
              timeout: float | None = None, cwd: str | None = None) -> ExecResult:
@@ -380,10 +410,8 @@ class Lxd(ResourcesMixin):
         """Run argv with its output streamed live to this process's stdout/stderr; its exit code.
 
         Streaming needs LXD's exec websockets, which pylxd implements well; imported only here
-        (0.3 s). Maps LXD's refusals to 127 (not found), 126 (not executable), 125 (other).
+        (0.3 s). LXD's refusals raise ExecFailed: 127 not found, 126 not executable, 125 other.
         """
-        import sys
-
         if not self.is_local:
             # pylxd's TLS handling refused LXD's self-signed certificates here (LXD-HOST-NOTES),
             # so a remote runs the command with recorded output, shown when it ends.
@@ -392,7 +420,7 @@ class Lxd(ResourcesMixin):
             sys.stderr.write(res.stderr)
             return res.exit_code
 
-        import pylxd  # noqa: PLC0415 - deliberately lazy
+        import pylxd  # lazy: ~0.3 s, only `exec` streams
         from pylxd.exceptions import LXDAPIException
 
         def out(text: str) -> None:
@@ -410,12 +438,11 @@ class Lxd(ResourcesMixin):
                                                         stdout_handler=out, stderr_handler=err)
         except LXDAPIException as exc:
             message = str(exc)
-            err(f"lxctool: {name}: {message}\n")
             if "not found" in message.lower():
-                return 127
+                raise ExecFailed(f"{name}: {message}", 127) from None
             if any(s in message.lower() for s in ("not executable", "permission denied", "exec format")):
-                return 126
-            return 125
+                raise ExecFailed(f"{name}: {message}", 126) from None
+            raise ExecFailed(f"{name}: {message}", 125) from None
         return int(result.exit_code)
 
 def _quiet_websocket_manager_shutdown() -> None:
@@ -424,8 +451,6 @@ def _quiet_websocket_manager_shutdown() -> None:
     The command's output and exit code are already delivered by then (pylxd issue 538 and its
     kin); any other exception in any thread is still reported as usual.
     """
-    import threading
-
     default = threading.excepthook
 
     def hook(args: Any) -> None:
@@ -455,17 +480,10 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
 
 
 def ipv4_addresses(state: dict[str, Any] | None, skip: Iterable[str] = ("lo",)) -> list[str]:
-    """Global IPv4 addresses in an instance state record."""
-    out = []
-    for nic, info in ((state or {}).get("network") or {}).items():
-        if nic in skip:
-            continue
-        for addr in info.get("addresses") or []:
-            if addr.get("family") == "inet" and addr.get("scope") == "global":
-                out.append(addr["address"])
-    return out
+    """Global IPv4 addresses in an instance state record (see views.Instance.ipv4)."""
+    return ipv4_of_state(state, skip)
 
 
 def host_veth(state: dict[str, Any], nic: str = "eth0") -> str | None:
-    """The host-side veth of a running container's NIC (renamed at every start)."""
-    return ((state.get("network") or {}).get(nic) or {}).get("host_name") or None
+    """The host-side veth of a running container's NIC (renamed at every start); see views.Instance."""
+    return Instance.from_state("", state).veth(nic)

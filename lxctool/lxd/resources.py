@@ -21,7 +21,6 @@ class _Api(Protocol):
     def get(self, path: str, **params: Any) -> Any: ...
 
     def get_or_none(self, path: str, **params: Any) -> Any: ...
-
     def image_alias(self, alias: str) -> dict[str, Any] | None: ...
 
     def profile(self, name: str) -> dict[str, Any] | None: ...
@@ -137,6 +136,18 @@ class ResourcesMixin:
         """Set config keys of a custom storage volume."""
         self.call("PATCH", path("storage-pools", pool, "volumes", "custom", name), body={"config": config})
 
+    def delete_volume(self: _Api, pool: str, name: str) -> None:
+        """Delete a custom storage volume (`down --volumes`)."""
+        self.call("DELETE", path("storage-pools", pool, "volumes", "custom", name))
+
     def projects(self: _Api) -> list[str]:
         """Names of the daemon's projects."""
         return [name_of_url(p) for p in self.call("GET", path("projects")) or []]
+
+    def instance_records(self: _Api) -> list[dict[str, Any]]:
+        """Every instance's record without its state (recursion=1): one cheap request."""
+        return self.get(path("instances"), recursion=1) or []
+
+    def host_resources(self: _Api, target: str | None = None) -> dict[str, Any]:
+        """GET /1.0/resources (CPU, memory...) of the server, or of one cluster member."""
+        return self.get(path("resources"), **({"target": target} if target else {})) or {}

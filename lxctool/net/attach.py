@@ -10,12 +10,14 @@ from __future__ import annotations
 import errno
 import ipaddress
 import re
+import shlex
 import socket
 from typing import Any
 
 from lxctool.core import nics
 from lxctool.core.nics import Attachment, Publish
-from lxctool.lxd.client import Lxd
+from lxctool.lxd.client import Lxd, wait_until
+from lxctool.lxd.views import Instance
 
 PUBLISH_RE = re.compile(r"(?:(?P<ip>[0-9.]+):)?(?P<hport>\d+):(?P<cport>\d+)(?:/(?P<proto>tcp|udp))?")
 PUBLISH_ACCEPTED = "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp], ports 1-65535"
@@ -107,15 +109,14 @@ def configure_extra_nics(lxd: Lxd, name: str, devices: dict[str, dict[str, Any]]
     if not extra or lxd.exec(name, ["grep", "-q", "dhcp-eth0", "/etc/inittab"]).exit_code != 0:
         return []
     lxd.push_file(name, NIC_SCRIPT, NIC_SCRIPT_BODY, mode=0o755)
-    lines = "".join(f"::respawn:/sbin/udhcpc -f -S -i {nic} -s {NIC_SCRIPT} -x hostname:{name}\\n"
+    lines = "".join(f"::respawn:/sbin/udhcpc -f -S -i {nic} -s {NIC_SCRIPT} -x hostname:{name}\n"
                     for nic in extra)
-    lxd.exec(name, ["sh", "-c", f"grep -q ' -i {extra[0]} ' /etc/inittab || printf '{lines}' >> /etc/inittab; "
-                                "kill -HUP 1"])
-    from lxctool.lxd.client import wait_until
+    lxd.exec(name, ["sh", "-c", f"grep -q {shlex.quote(f' -i {extra[0]} ')} /etc/inittab || "
+                                f"printf %s {shlex.quote(lines)} >> /etc/inittab; kill -HUP 1"])
 
     def leased() -> bool:
-        nets = lxd.instance_state(name).get("network") or {}
-        return all(any(a.get("family") == "inet" for a in (nets.get(n) or {}).get("addresses") or [])
+        inst = Instance.from_state(name, lxd.instance_state(name))
+        return all(any(a.get("family") == "inet" for a in inst.nic_state(n).get("addresses") or [])
                    for n in extra)
     wait_until(leased, 15, interval=0.1)
     return extra

@@ -9,60 +9,23 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
-import secrets
+import shlex
 import socket
-import struct
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from lxctool.net import network as netmod
+from lxctool.core.errors import SpecError, Unsupported
+from lxctool.host import run as host
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Network
+from lxctool.net import network as netmod
 from lxctool.report.progress import progress
 
 PROBES = ("icmp", "tcp")
 PROBE_PORT = 8473          # the TCP port the check's temporary listeners use in containers
 PROBE_DIR = "/tmp/lxctool-probe"
-
-
-def dns_lookup(server: str, name: str, timeout: float = 1.0) -> list[str]:
-    """A-record addresses for name from the DNS server (the bridge's dnsmasq); [] when none."""
-    qid = secrets.randbits(16)
-    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    q += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
-    q += struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.sendto(q, (server, 53))
-            data = s.recv(1500)
-        except OSError:
-            return []
-    rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
-    if rid != qid or flags & 0x000F:
-        return []
-    pos = 12
-    for _ in range(qd):
-        pos = _skip_name(data, pos) + 4
-    out = []
-    for _ in range(an):
-        pos = _skip_name(data, pos)
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos:pos + 10])
-        pos += 10
-        if rtype == 1 and rdlen == 4:
-            out.append(socket.inet_ntoa(data[pos:pos + 4]))
-        pos += rdlen
-    return out
-
-
-def _skip_name(data: bytes, pos: int) -> int:
-    while data[pos]:
-        if data[pos] & 0xC0 == 0xC0:
-            return pos + 2
-        pos += data[pos] + 1
-    return pos + 1
 
 
 @dataclass
@@ -101,7 +64,7 @@ def layout(lxd: Lxd, names: list[str]) -> tuple[list[dict[str, Any]], list[Membe
 
 def expected_probes(nets: list[dict[str, Any]], members: list[Member], outside: list[str]) -> list[Probe]:
     """The reachability the layout implies, as probes (pure: no I/O)."""
-    isolated = {n["name"]: netmod.is_isolated(n) for n in nets}
+    isolated = {v.name: v.isolated for v in map(Network, nets)}
     out = []
     for probe in PROBES:
         for a in members:
@@ -140,8 +103,7 @@ def _host_listener(addr: str) -> tuple[http.server.HTTPServer, int]:
 
 def _host_probe(probe: str, addr: str, port: int, timeout: float) -> bool:
     if probe == "icmp":
-        return subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", str(max(1, int(timeout))), addr],
-                              capture_output=True).returncode == 0
+        return host.succeeds(["ping", "-n", "-q", "-c", "1", "-W", str(max(1, int(timeout))), addr])
     try:
         with socket.create_connection((addr, port), timeout=timeout) as s:
             s.settimeout(timeout)
@@ -157,7 +119,8 @@ def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, ti
         argv = ["ping", "-c", "1", "-W", t, addr]
     else:  # any HTTP answer (even an error status) proves the TCP path both ways
         # busybox 1.35's `wget -T` crashes here (SIGSEGV), so `timeout` bounds the wait
-        argv = ["sh", "-c", f"timeout {t} wget -q -O - http://{addr}:{port}/ 2>&1 >/dev/null; echo rc=$?"]
+        url = shlex.quote(f"http://{addr}:{port}/")
+        argv = ["sh", "-c", f"timeout {t} wget -q -O - {url} 2>&1 >/dev/null; echo rc=$?"]
     res = lxd.exec(source, argv, timeout=timeout + 10)
     if probe == "icmp":
         return res.exit_code == 0
@@ -167,8 +130,6 @@ def _container_probe(lxd: Lxd, source: str, probe: str, addr: str, port: int, ti
 def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2.0) -> list[dict[str, Any]]:
     """Run every probe the layout implies plus positive controls; one row per probe."""
     if not lxd.is_local:
-        from lxctool.core.errors import Unsupported
-
         raise Unsupported(f"net check: {lxd.where}: the probes run from this host and inside the "
                           "containers on bridges of this machine; run it on the remote machine itself")
     bad = []
@@ -181,16 +142,13 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
         except ValueError:
             bad.append(f"--outside: {addr!r} is not ADDR or ADDR:PORT; use an IPv4 address such as 10.250.0.2")
     if bad:
-        from lxctool.core.errors import SpecError
-
         raise SpecError(bad)
     nets, members = layout(lxd, names)
-    gateways = {n["name"]: str(ipaddress.IPv4Interface(n["config"]["ipv4.address"]).ip) for n in nets
-                if (n.get("config") or {}).get("ipv4.address") not in (None, "none", "auto")}
+    gateways = {v.name: str(v.ipv4_interface.ip) for v in map(Network, nets) if v.ipv4_interface}
     probes = expected_probes(nets, members, [a.split(":")[0] for a in outside])
     ports = {a.split(":")[0]: int(a.split(":")[1]) for a in outside if ":" in a}
     if not probes:  # refused before any listener starts (exit 2: no check ran, see cli/network.py)
-        from lxctool.core.errors import PreflightError
+        from lxctool.core.errors import PreflightError  # lazy: only this path needs it
 
         raise PreflightError("NETWORK: nothing to check: no running containers on "
                              f"{', '.join(names) or 'any lxctool network'}; launch some first")
@@ -237,7 +195,7 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
                 rows.append({"source": p.source, "target": p.target, "probe": p.probe, "expected": p.expected,
                              "observed": observed, "control": control, "verdict": verdict})
     finally:
-        from lxctool.host.signals import deferred
+        from lxctool.host.signals import deferred  # lazy: only this path needs it
 
         with deferred():  # the whole cleanup in one piece: a held signal is delivered after it
             for srv, _port in servers.values():
@@ -249,14 +207,15 @@ def run_check(lxd: Lxd, names: list[str], outside: list[str], timeout: float = 2
 
 def _start_listeners(lxd: Lxd, names: list[str]) -> dict[str, str]:
     """A temporary busybox httpd on PROBE_PORT in each container; {name: pid}."""
-    from lxctool.apply import gc
-    from lxctool.host import owner
+    from lxctool.apply import gc  # lazy: only this path needs it
+    from lxctool.host import owner  # lazy: only this path needs it
 
     gc.reclaim(lxd, ("process",), progress)  # a killed check's httpd would hold PROBE_PORT
     pids = {}
     for name in names:
-        res = lxd.exec(name, ["sh", "-c", f"mkdir -p {PROBE_DIR} && echo ok > {PROBE_DIR}/index.html && "
-                              f"(httpd -f -p {PROBE_PORT} -h {PROBE_DIR} >/dev/null 2>&1 </dev/null & echo $!)"],
+        d = shlex.quote(PROBE_DIR)
+        res = lxd.exec(name, ["sh", "-c", f"mkdir -p {d} && echo ok > {d}/index.html && "
+                              f"(httpd -f -p {PROBE_PORT} -h {d} >/dev/null 2>&1 </dev/null & echo $!)"],
                        env={owner.ENV_KEY: owner.token()})  # `lxctool gc` finds it after kill -9
         if res.exit_code == 0 and res.stdout.strip().isdigit():
             pids[name] = res.stdout.strip()
@@ -264,7 +223,7 @@ def _start_listeners(lxd: Lxd, names: list[str]) -> dict[str, str]:
 
 
 def _stop_listeners(lxd: Lxd, pids: dict[str, str]) -> None:
-    from lxctool.host.signals import deferred
+    from lxctool.host.signals import deferred  # lazy: only this path needs it
 
     with deferred():  # a signal mid-loop would leave listeners behind: delivered after the loop
         _kill_listeners(lxd, pids)

@@ -13,16 +13,16 @@ import ipaddress
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from lxctool.core import nics
-from lxctool.host import firewall
+from lxctool.host import firewall, run
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
 from lxctool.core.errors import NotFound, PreflightError, SpecError
 from lxctool.lxd.client import Lxd
-from lxctool.lxd.paths import name_of_url, path
+from lxctool.lxd.views import Instance, Network
+from lxctool.net.dns import dns_lookup
 
 PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 PRIVATE_TEXT = "an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 with a prefix of /8 to /29"
@@ -123,7 +123,7 @@ def host_routes() -> list[ipaddress.IPv4Network]:
     """IPv4 routes of the host (every table but the default route), from `ip -j -4 route`."""
     out = []
     for table in ("main", "local"):
-        proc = subprocess.run(["ip", "-j", "-4", "route", "show", "table", table], capture_output=True, text=True)
+        proc = run.run(["ip", "-j", "-4", "route", "show", "table", table], check=False)
         for r in json.loads(proc.stdout or "[]"):
             dst = r.get("dst", "default")
             if dst != "default" and r.get("type", "unicast") in ("unicast", "local"):
@@ -134,11 +134,7 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 
 def taken_subnets(lxd: Lxd) -> list[ipaddress.IPv4Network]:
     """Subnets already used here: every LXD network's IPv4 and every host route."""
-    nets = []
-    for n in lxd.networks():
-        cidr = (n.get("config") or {}).get("ipv4.address")
-        if cidr and cidr not in ("none", "auto"):
-            nets.append(ipaddress.IPv4Interface(cidr).network)
+    nets = [iface.network for iface in (Network(n).ipv4_interface for n in lxd.networks()) if iface]
     return sorted(set(nets + host_routes()))
 
 
@@ -146,21 +142,23 @@ def used_addresses(lxd: Lxd, network: str, instances: list[dict[str, Any]] | Non
     """Addresses in use on a network: leases, reservations and every NIC's fixed ipv4.address."""
     used = {lease["address"]: lease.get("hostname") or "a DHCP lease"
             for lease in lxd.network_leases(network) if lease.get("address")}
-    for inst in instances if instances is not None else lxd.instances_full():
-        for dev in (inst.get("expanded_devices") or {}).values():
-            if dev.get("type") == "nic" and dev.get("network") == network and dev.get("ipv4.address"):
-                used[dev["ipv4.address"]] = inst["name"]
-        for addr in _state_addrs(inst, network):
-            used.setdefault(addr, inst["name"])
+    for record in instances if instances is not None else lxd.instances_full():
+        inst = Instance(record)
+        for dev in inst.nics().values():
+            if dev.get("network") == network and dev.get("ipv4.address"):
+                used[dev["ipv4.address"]] = inst.name
+        for addr in _state_addrs(record, network):
+            used.setdefault(addr, inst.name)
     return used
 
 
-def _state_addrs(inst: dict[str, Any], network: str) -> list[str]:
-    devs = inst.get("expanded_devices") or {}
+def _state_addrs(record: dict[str, Any], network: str) -> list[str]:
+    """IPv4 addresses the instance record's state shows on its NICs attached to network."""
+    inst = Instance(record)
     out = []
-    for nic, info in (((inst.get("state") or {}).get("network")) or {}).items():
-        if (devs.get(nic) or {}).get("network") == network:
-            out += [a["address"] for a in info.get("addresses") or [] if a.get("family") == "inet"]
+    for nic, dev in inst.expanded_devices.items():
+        if dev.get("network") == network:
+            out += [a["address"] for a in inst.nic_state(nic).get("addresses") or [] if a.get("family") == "inet"]
     return out
 
 
@@ -179,12 +177,12 @@ def address_lock() -> Iterator[None]:
 
 def is_lxctool(net: dict[str, Any]) -> bool:
     """Whether lxctool made this network (or adopted it: lxctool0 carries the same marker)."""
-    return (net.get("config") or {}).get(MANAGED_KEY) == "true"
+    return Network(net).lxctool
 
 
 def is_isolated(net: dict[str, Any]) -> bool:
     """Whether the network is meant to forward nothing out."""
-    return (net.get("config") or {}).get(ISOLATED_KEY) == "true"
+    return Network(net).isolated
 
 
 def reassert_isolation(lxd: Lxd, networks: list[dict[str, Any]] | None = None) -> list[str]:
@@ -213,12 +211,8 @@ def description(spec: NetworkSpec) -> str:
 
 def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:
     """(instances, profiles) that use the network, from its used_by list."""
-    net = require_network(lxd, name)
-    insts: list[str] = []
-    profs: list[str] = []
-    for url in net.get("used_by") or []:
-        (insts if url.startswith("/1.0/instances/") else profs).append(name_of_url(url))
-    return insts, profs
+    net = Network(require_network(lxd, name))
+    return net.used_by_instances, net.used_by_profiles
 
 
 def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
@@ -234,9 +228,7 @@ def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
         inst = lxd.require_instance(inst_name)
         devices = {d: v for d, v in (inst.get("devices") or {}).items()
                    if not (v.get("type") == "nic" and v.get("network") == name)}
-        lxd.call("PUT", path("instances", inst_name),
-                 body={**{k: inst[k] for k in ("config", "profiles", "ephemeral", "description")},
-                       "devices": devices})
+        lxd.put_instance(inst_name, inst, devices)
     lxd.delete_network(name)
     if lxd.is_local:  # never touch this machine's rules for a remote's bridge of the same name
         firewall.remove_isolation(name)
@@ -246,18 +238,17 @@ def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
 # -- list / show ----------------------------------------------------------------------------------
 def list_rows(lxd: Lxd, all_networks: bool = False) -> list[dict[str, Any]]:
     """One row per bridge (lxctool's unless all_networks), with its users counted."""
-    nets = [n for n in lxd.networks() if n.get("managed") and (all_networks or is_lxctool(n))]
-    reassert_isolation(lxd, nets)
+    records = [n for n in lxd.networks() if Network(n).lxd_managed and (all_networks or Network(n).lxctool)]
+    reassert_isolation(lxd, records)
     rows = []
-    for n in nets:
-        cfg = n.get("config") or {}
-        rows.append({"name": n["name"], "subnet": cfg.get("ipv4.address"), "nat": cfg.get("ipv4.nat") == "true",
-                     "isolated": is_isolated(n),
-                     "isolation_rule": (firewall.isolation_rule_present(n["name"])
-                                        if is_isolated(n) and lxd.is_local else None),
+    for n in map(Network, records):
+        cfg = n.config
+        rows.append({"name": n.name, "subnet": cfg.get("ipv4.address"), "nat": cfg.get("ipv4.nat") == "true",
+                     "isolated": n.isolated,
+                     "isolation_rule": (firewall.isolation_rule_present(n.name)
+                                        if n.isolated and lxd.is_local else None),
                      "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": cfg.get("dns.domain"),
-                     "containers": sum(1 for u in n.get("used_by") or [] if u.startswith("/1.0/instances/")),
-                     "state": n.get("status")})
+                     "containers": len(n.used_by_instances), "state": n.status})
     return sorted(rows, key=lambda r: r["name"])
 
 
@@ -265,42 +256,39 @@ def members(lxd: Lxd, name: str, instances: list[dict[str, Any]] | None = None) 
     """Each container NIC on the network: address (fixed or DHCP), MAC and host-side veth."""
     leases = {lease.get("hwaddr"): lease for lease in lxd.network_leases(name)}
     rows = []
-    for inst in instances if instances is not None else lxd.instances_full():
-        state = inst.get("state") or {}
-        config = inst.get("config") or {}
-        for nic, dev in sorted((inst.get("expanded_devices") or {}).items()):
-            if dev.get("type") != "nic" or dev.get("network") != name:
+    for record in instances if instances is not None else lxd.instances_full():
+        inst = Instance(record)
+        for nic, dev in sorted(inst.nics().items()):
+            if dev.get("network") != name:
                 continue
-            info = (state.get("network") or {}).get(dev.get("name", nic)) or {}
-            mac = info.get("hwaddr") or config.get(f"volatile.{nic}.hwaddr")
+            info = inst.nic_state(dev.get("name", nic))
+            mac = info.get("hwaddr") or inst.config.get(f"volatile.{nic}.hwaddr")
             addrs = [a["address"] for a in info.get("addresses") or []
                      if a.get("family") == "inet" and a.get("scope") == "global"]
             lease = leases.get(mac) or {}
-            rows.append({"name": inst["name"], "state": (state.get("status") or inst.get("status", "")).upper(),
+            rows.append({"name": inst.name, "state": inst.status.upper(),
                          "nic": dev.get("name", nic), "ipv4": addrs or ([lease["address"]] if lease.get("address") else []),
                          "assigned": "fixed " + dev["ipv4.address"] if dev.get("ipv4.address") else "dhcp",
-                         "mac": mac, "host_veth": info.get("host_name") or None})
+                         "mac": mac, "host_veth": inst.veth(dev.get("name", nic))})
     return rows
 
 
 def show(lxd: Lxd, name: str, resolve: bool = True) -> dict[str, Any]:
     """A network's subnet, gateway, isolation and members, with the names its DNS resolves."""
-    net = require_network(lxd, name)
-    reassert_isolation(lxd, [net])
-    cfg = net.get("config") or {}
-    cidr = cfg.get("ipv4.address") or "none"
-    iface = ipaddress.IPv4Interface(cidr) if cidr not in ("none", "auto") else None
+    record = require_network(lxd, name)
+    reassert_isolation(lxd, [record])
+    net = Network(record)
+    cfg = net.config
+    iface = net.ipv4_interface
     rows = members(lxd, name)
     domain = cfg.get("dns.domain") or "lxd"
     if resolve and iface is not None and lxd.is_local:  # a remote's bridge is not ours to query
-        from lxctool.net.check import dns_lookup
-
         for r in rows:
             fqdn = f"{r['name']}.{domain}"
             r["dns"] = fqdn if r["state"] == "RUNNING" and dns_lookup(str(iface.ip), fqdn) else None
     return {"name": name, "subnet": str(iface.network) if iface else None,
             "gateway": str(iface.ip) if iface else None, "nat": cfg.get("ipv4.nat") == "true",
-            "isolated": is_isolated(net), "lxctool": is_lxctool(net),
+            "isolated": net.isolated, "lxctool": net.lxctool,
             "isolation_rule": firewall.isolation_rule_present(name) if lxd.is_local else None,
             "dhcp_range": cfg.get("ipv4.dhcp.ranges") or "all", "domain": domain,
             "members": rows}

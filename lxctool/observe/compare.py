@@ -9,6 +9,8 @@ from typing import Any, Iterator
 from lxctool.core import units
 from lxctool.core.errors import NotFound, PreflightError, SpecError
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Instance
+from lxctool.observe import remote
 from lxctool.observe.measure import ContainerSample, HostSample, Sample, Sampler
 
 COLUMNS = ["name", "state", "processes", "tasks", "cpu_percent", "cpu_percent_of_limit", "memory",
@@ -38,13 +40,13 @@ def select(lxd: Lxd, names: list[str]) -> list[str] | None:
     """Check named containers exist (all errors at once); None means every container."""
     if not names:
         return None
-    insts = {i["name"]: i for i in lxd.instances_full()}
+    insts = {v.name: v for v in map(Instance, lxd.instances_full())}
     unknown = [n for n in names if n not in insts]
     if unknown:
         raise NotFound(f"NAME: no container named {', '.join(map(repr, unknown))}; "
                        "name existing containers (see `lxctool list`) or none for all")
-    if len(names) == 1 and (insts[names[0]].get("status") or "").lower() != "running":
-        raise PreflightError(f"NAME: {names[0]} is {insts[names[0]].get('status', 'not running').lower()}, "
+    if len(names) == 1 and not insts[names[0]].running:
+        raise PreflightError(f"NAME: {names[0]} is {(insts[names[0]].status or 'not running').lower()}, "
                              f"so there is nothing to measure; start it with `lxctool start {names[0]}`")
     return list(dict.fromkeys(names))
 
@@ -127,8 +129,6 @@ def rows(a: Sample, b: Sample) -> list[dict[str, Any]]:
 def samples(lxd: Lxd, names: list[str] | None, interval: float, count: int | None) -> Iterator[list[dict[str, Any]]]:
     """Yield rows every interval (count times, or forever when count is None)."""
     if not lxd.is_local:  # one host row per member, read through the API
-        from lxctool.observe import remote
-
         yield from remote.samples(lxd, names, interval, count)
         return
     sampler = Sampler(lxd, names)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from lxctool.core.errors import DaemonUnreachable
+from lxctool.core.names import BASE_PROFILE
 from lxctool.host import firewall
 from lxctool.host.caps import HostCapabilities, pool_enforces_quota
-from lxctool.core.names import BASE_PROFILE
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.remote import warn_host_only
+from lxctool.lxd.views import Network
 
 POOL, BRIDGE, IMAGE = "lxctool", "lxctool0", "busybox"
 SETUP = "run scripts/setup-host.sh"
@@ -20,8 +23,6 @@ def _row(check: str, ok: bool | None, detail: str, fix: str = "", needed: bool =
 
 def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
     """Every check as a row: check, status (ok | missing | limited), detail, fix."""
-    from lxctool.core.errors import DaemonUnreachable
-
     rows = []
     try:
         server = lxd.server()
@@ -64,7 +65,7 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
     if net is None:
         rows.append(_row("bridge", False, f"no network {BRIDGE!r}", SETUP))
     else:
-        cfg = net.get("config") or {}
+        cfg = Network(net).config
         safe = cfg.get("ipv4.nat") == "false" and cfg.get("ipv6.address") in ("none", None, "")
         rows.append(_row("bridge", safe, f"{BRIDGE} {cfg.get('ipv4.address')} nat={cfg.get('ipv4.nat')} "
                          f"ipv6={cfg.get('ipv6.address')}", f"lxc network set {BRIDGE} ipv4.nat=false "
@@ -84,8 +85,6 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
 
 def _remote_rows(lxd: Lxd, caps: Any) -> list[dict[str, Any]]:
     """A remote: what its API shows; the host-only checks are named as skipped."""
-    from lxctool.lxd.remote import warn_host_only
-
     warn_host_only(lxd, "the cgroup layout, tc police action, ifb devices and isolation rules")
     rows = [_row("cpus", True, f"{caps.cpus} CPUs (api: /1.0/resources)"),
             _row("tc police action", None, "unknown on a remote: --net-out is asked of LXD, and refused "

@@ -19,7 +19,7 @@ def family_of(inst: dict[str, Any]) -> str:
     """The image family (floors) of an existing container, from the image properties LXD copied."""
     config = inst.get("config") or {}
     recipe = config.get("image.lxctool.recipe") or config.get("image.name") or ""
-    from lxctool.images.recipes import image_family
+    from lxctool.images.recipes import image_family  # lazy: only this path needs it
 
     return image_family(recipe) if recipe else "busybox"
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 from lxctool.core import limits as limitmap
-from lxctool.host import tc
 from lxctool.core import units
+from lxctool.host import tc
 from lxctool.host.cgroups import CgroupReader, CgroupValues
-from lxctool.lxd.client import Lxd, host_veth, ipv4_addresses
+from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Instance
+from lxctool.observe import remote
 
 
 def _dev_name(dev: str) -> str:
@@ -57,10 +59,9 @@ def _blkio(cg: CgroupValues, what: str) -> tuple[Any, str]:
     return values, ", ".join(f"{_dev_name(d)}: {v}" for d, v in values.items())
 
 
-def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | None) -> list[dict[str, Any]]:
+def limit_rows(inst: Instance, cg: CgroupValues | None) -> list[dict[str, Any]]:
     """One row per limit kind: configured (LXD), effective (kernel) and where it was read."""
-    configured = limitmap.configured_limits(inst.get("expanded_config") or {},
-                                            inst.get("expanded_devices") or {})
+    configured = limitmap.configured_limits(inst.expanded_config, inst.expanded_devices)
     rows: list[dict[str, Any]] = []
 
     def add(key: str, effective: tuple[Any, str], source: str | None) -> None:
@@ -86,9 +87,9 @@ def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | N
     add("root.limits.write", _blkio(cg, "wbps" if "wbps" in cg.blkio or "wiops" not in cg.blkio else "wiops"),
         p.get("blkio_wbps") or p.get("io_max"))
     if configured.get("root.size"):
-        pool = (inst.get("expanded_devices") or {}).get("root", {}).get("pool")
+        pool = inst.root_pool
         add("root.size", (None, f"quota kept by the storage pool {pool} (no cgroup file)"), None)
-    veth = host_veth(state)
+    veth = inst.host_veth
     for key, direction in (("eth0.limits.ingress", "ingress"), ("eth0.limits.egress", "egress")):
         rate, text, source = tc.effective_rate(veth, direction)
         if configured.get(key) and rate is None and veth:
@@ -98,7 +99,7 @@ def limit_rows(inst: dict[str, Any], state: dict[str, Any], cg: CgroupValues | N
     return rows
 
 
-def usage(state: dict[str, Any], cg: CgroupValues | None) -> dict[str, Any]:
+def usage(state: Mapping[str, Any], cg: CgroupValues | None) -> dict[str, Any]:
     """Current use, in the shared field vocabulary."""
     mem = state.get("memory") or {}
     return {
@@ -116,21 +117,17 @@ def usage(state: dict[str, Any], cg: CgroupValues | None) -> dict[str, Any]:
 def info(lxd: Lxd, name: str) -> dict[str, Any]:
     """Everything `lxctool info` shows about one container."""
     if not lxd.is_local:  # the cgroup files and qdiscs are on the remote machine
-        from lxctool.observe import remote
-
         return remote.info(lxd, name)
-    inst = lxd.require_instance(name)
-    state = lxd.instance_state(name)
+    inst = Instance(lxd.require_instance(name), lxd.project).with_state(lxd.instance_state(name))
     reader = CgroupReader()
-    running = state.get("status") == "Running"
-    cg = reader.read(name, lxd.project) if running and reader.exists(name, lxd.project) else None
+    cg = reader.read(name, lxd.project) if inst.running and reader.exists(name, lxd.project) else None
     return {
         "name": name,
-        "state": (state.get("status") or "").upper(),
-        "ipv4": ipv4_addresses(state),
-        "pid": state.get("pid") or None,
-        "host_veth": host_veth(state),
+        "state": str(inst.state.get("status") or "").upper(),
+        "ipv4": inst.ipv4,
+        "pid": inst.state.get("pid") or None,
+        "host_veth": inst.host_veth,
         "cgroup_layout": reader.layout,
-        "limits": limit_rows(inst, state, cg),
-        "usage": usage(state, cg),
+        "limits": limit_rows(inst, cg),
+        "usage": usage(inst.state, cg),
     }

@@ -13,15 +13,16 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import psutil
 
-from lxctool.host import cgroups
 from lxctool.core import units
-from lxctool.host.cgroups import CgroupReader
+from lxctool.host import cgroups
 from lxctool.host.caps import cpu_count
-from lxctool.lxd.client import Lxd, ipv4_addresses
+from lxctool.host.cgroups import CgroupReader
+from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Instance
 
 # host NICs whose traffic is the VM's own (veths are the container ends, lo is local)
 _SKIP_NIC_PREFIXES = ("lo", "veth")
@@ -187,15 +188,15 @@ class DiskUsage:
         self.lxd_dir = lxd_dir
         self._cache: dict[str, tuple[float, int]] = {}
 
-    def usage(self, inst: dict[str, Any], state: dict[str, Any], project: str | None) -> tuple[int | None, str | None]:
+    def usage(self, inst: Instance) -> tuple[int | None, str | None]:
         """Bytes the container's root disk uses, and where the figure comes from ("lxd" or "du")."""
-        reported = ((state.get("disk") or {}).get("root") or {}).get("usage")
+        reported = ((inst.state.get("disk") or {}).get("root") or {}).get("usage")
         if reported:
             return int(reported), "lxd"
-        pool = ((inst.get("expanded_devices") or {}).get("root") or {}).get("pool")
+        pool = inst.root_pool
         if not pool:
             return None, None
-        name = f"{project}_{inst['name']}" if project else inst["name"]
+        name = inst.lxc_name  # the pool's folder is named like the LXC container
         path = Path(self.lxd_dir) / "storage-pools" / pool / "containers" / name
         cached = self._cache.get(name)
         if cached and time.monotonic() - cached[0] < DISK_CACHE_S:
@@ -207,7 +208,7 @@ class DiskUsage:
         return value, "du"
 
 
-def _cpu_limit(cg: cgroups.CgroupValues, config: dict[str, str], host_cpus: int) -> tuple[float | None, str | None]:
+def _cpu_limit(cg: cgroups.CgroupValues, config: Mapping[str, str], host_cpus: int) -> tuple[float | None, str | None]:
     """The container's hard CPU ceiling in CPUs: CFS quota, or its cpuset when limits.cpu pins it."""
     quota = cg.cpu_quota_us / cg.cpu_period_us if cg.cpu_quota_us and cg.cpu_period_us else None
     cpuset = len(units.parse_cpuset(cg.cpuset)) if cg.cpuset else None
@@ -236,22 +237,22 @@ class Sampler:
     def sample(self) -> Sample:
         """One sample: the host, then one batched state read, then each container's cgroup files."""
         before = self.lxd.requests
-        insts = {i["name"]: i for i in self.instances()}
+        insts = {v.name: v for v in (Instance(r, self.lxd.project) for r in self.instances())}
         host = host_sample(self.lxd.project)
         names = self.names if self.names is not None else sorted(insts)
         out = [self._container(insts.get(n), n, host) for n in names]
         return Sample(host=host, containers=out, requests=self.lxd.requests - before)
 
-    def _container(self, inst: dict[str, Any] | None, name: str, host: HostSample) -> ContainerSample:
+    def _container(self, inst: Instance | None, name: str, host: HostSample) -> ContainerSample:
         now = time.monotonic()
         if inst is None:
             return ContainerSample(name=name, state="GONE", time=now)
-        state = inst.get("state") or {}
-        status = (state.get("status") or inst.get("status") or "").upper()
-        c = ContainerSample(name=name, state=status, time=now, ipv4=ipv4_addresses(state))
-        config = inst.get("expanded_config") or {}
+        state = inst.state
+        status = inst.status.upper()
+        c = ContainerSample(name=name, state=status, time=now, ipv4=inst.ipv4)
+        config = inst.expanded_config
         c.allowance = config.get("limits.cpu.allowance")
-        c.disk, c.disk_source = self.disk.usage(inst, state, self.lxd.project)
+        c.disk, c.disk_source = self.disk.usage(inst)
         if status != "RUNNING" or not self.reader.exists(name, self.lxd.project):
             return c
         cg = self.reader.read(name, self.lxd.project)

@@ -56,7 +56,7 @@ class Influx:
         self.url, credentials = split_credentials(parse_url(url))
         self._auth = None
         if credentials is not None:
-            import base64
+            import base64  # lazy: only this path needs it
 
             self._auth = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
         self.database = check_database(database)

@@ -29,13 +29,13 @@ NOT_READABLE = "not readable through the API (the kernel's cgroup files are on t
 def _metric_memtotal(lxd: Lxd, name: str) -> int | None:
     """MemTotal LXD reports for the container in /1.0/metrics, or None."""
     try:
-        status, body = lxd.raw("GET", "/1.0/metrics")
+        text = lxd.metrics_text()
     except LxdError:
         return None
-    if status != 200:
+    if text is None:
         return None
     pat = re.compile(r'^lxd_memory_MemTotal_bytes\{[^}]*name="' + re.escape(name) + r'"[^}]*\}\s+(\S+)$')
-    for line in body.decode(errors="replace").splitlines():
+    for line in text.splitlines():
         m = pat.match(line)
         if m:
             return int(float(m.group(1)))
@@ -160,7 +160,7 @@ def host_rows(lxd: Lxd, wall: float, counts: dict[str, int]) -> list[dict[str, A
         }
         if m["status"] == "Online":
             try:
-                res = lxd.get("/1.0/resources", **({"target": m["name"]} if m["clustered"] else {}))
+                res = lxd.host_resources(m["name"] if m["clustered"] else None)
                 row["cpu_limit_cpus"] = float((res.get("cpu") or {}).get("total") or 0) or None
                 row["memory_bytes"] = (res.get("memory") or {}).get("used")
                 row["memory_limit_bytes"] = (res.get("memory") or {}).get("total")

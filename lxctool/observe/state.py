@@ -17,7 +17,8 @@ from lxctool.core.names import BASE_PROFILE, FILE_PROFILE_PREFIX
 from lxctool.core.errors import SpecError
 from lxctool.core.nics import Attachment
 from lxctool.core.plan import HostFacts, Observed, ObservedInstance, ProfileFile
-from lxctool.core.spec import LaunchSpec, Limits, load_profile_file, profile_description
+from lxctool.core.spec import LaunchSpec, Limits
+from lxctool.host.files import load_profile_file, profile_description
 from lxctool.host import firewall
 from lxctool.lxd.client import Lxd
 

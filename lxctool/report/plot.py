@@ -1,4 +1,5 @@
-"""`compare --plot`: host and containers over time, each container's limit as a dashed line.
+"""The one matplotlib user: `compare --plot` (host and containers over time, each container's
+limit as a dashed line) and `experiment run`'s plot.png (configured against measured).
 
 matplotlib is imported here only (and only when plotting), so `lxctool --help` stays fast.
 """
@@ -6,6 +7,7 @@ matplotlib is imported here only (and only when plotting), so `lxctool --help` s
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 HOST_COLOR = "#000000"
@@ -20,7 +22,7 @@ def colors(names: list[str]) -> dict[str, str]:
 
 def plot(series: list[list[dict[str, Any]]], path: str) -> None:
     """Draw CPU % and memory of the host and each container over the samples into a PNG."""
-    import matplotlib
+    import matplotlib  # lazy: ~0.3 s, only when a plot is drawn
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
@@ -66,4 +68,35 @@ def plot(series: list[list[dict[str, Any]]], path: str) -> None:
     fig.suptitle("lxctool compare: host VM and containers")
     fig.autofmt_xdate()
     fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def sweep_plot(measured: list[tuple[float, float]], means: list[tuple[float, float]], path: Path, *,
+               axis: str, title: str, repeats: int, tolerance_band: bool) -> None:
+    """Configured vs measured: each run, the mean per point, and the ideal line y = x, as a PNG."""
+    import matplotlib  # lazy: ~0.3 s, only when a plot is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    xs = [x for x, _ in measured]
+    top = max(xs + [y for _, y in measured] + [0.0]) * 1.15 or 1.0
+    ax.plot([0, top], [0, top], "--", color="grey", label="ideal: measured = configured")
+    if tolerance_band:
+        ax.fill_between([0, top], [0, top], [0, top * 1.05], color="grey", alpha=0.15,
+                        label="verify's tolerance (quota + 5%)")
+    ax.scatter(xs, [y for _, y in measured], alpha=0.5, color="tab:blue", label=f"each run ({repeats} per point)")
+    ax.plot([x for x, _ in means], [y for _, y in means], "o-", color="tab:red", label="mean")
+    for x, y in means:
+        ax.annotate(f"{y:.3g}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(f"configured {axis}")
+    ax.set_ylabel(f"measured {axis}")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
     plt.close(fig)

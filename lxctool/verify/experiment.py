@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lxctool.apply.launch import apply_launch, prepare_launch
+from lxctool.apply.executor import apply
+from lxctool.apply.lifecycle import prepare_limits
 from lxctool.core.errors import SpecError
-from lxctool.host.caps import HostCapabilities
-from lxctool.lxd.client import Lxd
 from lxctool.core.spec import LaunchSpec, Limits, check_floors, check_limits_for_host, parse_limits
-from lxctool.verify.runner import stderr_progress
+from lxctool.host.caps import HostCapabilities
+from lxctool.host.files import read_yaml
+from lxctool.lxd.client import Lxd
+from lxctool.report.plot import sweep_plot
+from lxctool.report.progress import progress as report_progress
+from lxctool.report.render import render
+from lxctool.verify import runner as verify
 
 # sweepable limit -> (verify kind, the LXD key whose finding is plotted, axis label)
 SWEEPS: dict[str, tuple[str, str, str]] = {
@@ -54,12 +61,7 @@ def _number(value: Any, label: str, low: float, high: float, errors: list[str], 
 
 def load(path: Path, host_cpus: int) -> Experiment:
     """Read and validate an experiment file; SpecError lists every problem, each with its key."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read the experiment: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, "the experiment")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: an experiment is a mapping with keys {', '.join(KEYS)}")
     errors = [f"{path.name}: {k}: unknown key; use {', '.join(KEYS)}" for k in data if k not in KEYS]
@@ -74,8 +76,8 @@ def load(path: Path, host_cpus: int) -> Experiment:
         return f"{path.name}: {key}"
 
     image_name = str(data.get("image", "busybox"))
-    from lxctool.core.names import check_image
-    from lxctool.images.recipes import image_family
+    from lxctool.core.names import check_image  # lazy: only this path needs it
+    from lxctool.images.recipes import image_family  # lazy: only this path needs it
 
     family = "busybox" if check_image(image_name) else image_family(image_name)
     if limit in SWEEPS:
@@ -103,19 +105,14 @@ def load(path: Path, host_cpus: int) -> Experiment:
 
 
 def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
-        progress: Callable[[str], None] = stderr_progress) -> list[dict[str, Any]]:
+        progress: Callable[[str], None] = report_progress) -> list[dict[str, Any]]:
     """Launch a container, measure every point x repeat, remove it (also on Ctrl-C); write files."""
-    from lxctool.verify import runner as verify
-    from lxctool.apply.executor import apply
-    from lxctool.apply.lifecycle import prepare_limits
-    from lxctool.apply.launch import apply_launch, prepare_launch
-
     out.mkdir(parents=True, exist_ok=True)
     kind, key, _ = SWEEPS[exp.limit]
     name = f"ex-{re.sub(r'[^A-Za-z0-9]+', '-', exp.name)[:40].strip('-') or 'sweep'}-{secrets.token_hex(2)}"
     errors: list[str] = []
     first = exp.fixed.merged(parse_limits({exp.limit: exp.values[0]}, str, errors))
-    from lxctool.apply import gc
+    from lxctool.apply import gc  # lazy: only this path needs it
 
     for item in gc.remove(lxd, gc.containers(lxd, prefix="ex-")):
         progress(f"removed {item.name} left by an interrupted experiment ({item.detail})")
@@ -143,7 +140,7 @@ def run(lxd: Lxd, exp: Experiment, out: Path, caps: HostCapabilities,
 
 def _remove(lxd: Lxd, name: str) -> None:
     if not lxd.remove_instance(name):  # a fresh connection: on Ctrl-C the shared one may be mid-request
-        stderr_progress(f"could not remove {name}; `lxctool gc` removes it")
+        report_progress(f"could not remove {name}; `lxctool gc` removes it")
 
 
 def point_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,8 +173,6 @@ def rises_with_configured(summary: list[dict[str, Any]]) -> bool:
 
 def write_outputs(exp: Experiment, rows: list[dict[str, Any]], out: Path, seconds: float) -> None:
     """results.csv, plot.png and summary.txt in out."""
-    from lxctool.report.render import render
-
     (out / "results.csv").write_text(render(rows, CSV_COLUMNS, "csv") + "\n")
     summary = point_summary(rows)
     plot(exp, rows, summary, out / "plot.png")
@@ -193,33 +188,7 @@ def write_outputs(exp: Experiment, rows: list[dict[str, Any]], out: Path, second
 
 def plot(exp: Experiment, rows: list[dict[str, Any]], summary: list[dict[str, Any]], path: Path) -> None:
     """Configured vs measured: each run, the mean per point, and the ideal line y = x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    _, _, axis = SWEEPS[exp.limit]
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    xs = [r["configured"] for r in rows if r["measured"] is not None]
-    top = max(xs + [r["measured"] for r in rows if r["measured"] is not None] + [0.0]) * 1.15 or 1.0
-    ax.plot([0, top], [0, top], "--", color="grey", label="ideal: measured = configured")
-    if exp.limit == "cpu":
-        ax.fill_between([0, top], [0, top], [0, top * 1.05], color="grey", alpha=0.15,
-                        label="verify's tolerance (quota + 5%)")
-    ax.scatter(xs, [r["measured"] for r in rows if r["measured"] is not None], alpha=0.5,
-               color="tab:blue", label=f"each run ({exp.repeats} per point)")
-    ax.plot([p["configured"] for p in summary], [p["measured_mean"] for p in summary], "o-",
-            color="tab:red", label="mean")
-    for p in summary:
-        ax.annotate(f"{p['measured_mean']:.3g}", (p["configured"], p["measured_mean"]),
-                    textcoords="offset points", xytext=(6, -12), fontsize=8)
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.set_xlabel(f"configured {axis}")
-    ax.set_ylabel(f"measured {axis}")
-    ax.set_title(exp.description or f"{exp.limit} sweep", fontsize=11)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    measured = [(r["configured"], r["measured"]) for r in rows if r["measured"] is not None]
+    means = [(p["configured"], p["measured_mean"]) for p in summary]
+    sweep_plot(measured, means, path, axis=SWEEPS[exp.limit][2], title=exp.description or f"{exp.limit} sweep",
+               repeats=exp.repeats, tolerance_band=exp.limit == "cpu")

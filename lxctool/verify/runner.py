@@ -1,35 +1,35 @@
 """`verify`: prove each configured limit by running a workload that pushes past it and measuring
-the result from the host through CgroupReader. Probes live in lxctool/probes/, one per limit kind.
+the result from the host through CgroupReader. Probes live in verify/probes/, one per limit kind.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
+from lxctool.apply.lifecycle import require_running
 from lxctool.core import limits as limitmap
-from lxctool.host.cgroups import CgroupReader
 from lxctool.core.errors import SpecError
 from lxctool.host.caps import HostCapabilities
-from lxctool.apply.lifecycle import require_running
+from lxctool.host.cgroups import CgroupReader
 from lxctool.lxd.client import Lxd
-from lxctool.verify.probes import Context
-from lxctool.verify.probes import Finding
-from lxctool.verify.probes import failing
+from lxctool.lxd.views import Instance
+from lxctool.report.progress import progress as report_progress
+from lxctool.verify import remote
+from lxctool.verify.probes import Context, Finding, cpu, disk, disksize, failing, memory, net, pids
 
 # --only item -> (probe module, the LXD keys it proves)
-KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cpu": ("cpu", ("limits.cpu", "limits.cpu.allowance")),
-    "memory": ("memory", ("limits.memory",)),
-    "processes": ("pids", ("limits.processes",)),
-    "disk-io": ("disk", ("root.limits.read", "root.limits.write")),
-    "disk-size": ("disksize", ("root.size",)),
-    "net": ("net", ("eth0.limits.ingress", "eth0.limits.egress")),
+KINDS: dict[str, tuple[ModuleType, tuple[str, ...]]] = {
+    "cpu": (cpu, ("limits.cpu", "limits.cpu.allowance")),
+    "memory": (memory, ("limits.memory",)),
+    "processes": (pids, ("limits.processes",)),
+    "disk-io": (disk, ("root.limits.read", "root.limits.write")),
+    "disk-size": (disksize, ("root.size",)),
+    "net": (net, ("eth0.limits.ingress", "eth0.limits.egress")),
 }
 COLUMNS = ["limit", "configured", "measured", "evidence", "verdict"]
 
@@ -47,19 +47,13 @@ def parse_only(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def stderr_progress(message: str) -> None:
-    """Progress goes to stderr."""
-    print(f"lxctool: {message}", file=sys.stderr, flush=True)
-
-
 def context(lxd: Lxd, name: str, duration: float, caps: HostCapabilities,
-            progress: Callable[[str], None] = stderr_progress) -> Context:
+            progress: Callable[[str], None] = report_progress) -> Context:
     """Check the container runs and collect what it has configured (refusing before any change)."""
     if duration < 1:
         raise SpecError(f"--duration: {duration:g} is too short; use at least 1 second")
-    inst = require_running(lxd, name)
-    configured = limitmap.configured_limits(inst.get("expanded_config") or {},
-                                            inst.get("expanded_devices") or {})
+    inst = Instance(require_running(lxd, name), lxd.project)
+    configured = limitmap.configured_limits(inst.expanded_config, inst.expanded_devices)
     return Context(lxd=lxd, name=name, configured=configured, instance=inst, duration=duration,
                    host_cpus=caps.cpus, host_swap=caps.swap_bytes, reader=CgroupReader(),
                    progress=progress)
@@ -81,19 +75,21 @@ def run(ctx: Context, kinds: tuple[str, ...]) -> list[Finding]:
         ctx.progress(f"{ctx.name} has no {'such ' if len(kinds) < len(KINDS) else ''}limits configured; "
                      f"nothing to verify (set some with `lxctool limits {ctx.name} ...`)")
     if not ctx.lxd.is_local:  # the remote's cgroup files are on its own machine: measure via the API
-        from lxctool.verify import remote
-
         return remote.run(ctx.lxd, ctx.name, ctx.configured, tuple(todo), ctx.duration, ctx.host_cpus,
                           ctx.progress)
     for kind in todo:
-        module = importlib.import_module(f".probes.{KINDS[kind][0]}", __package__)
-        findings.extend(module.probe(ctx))
+        findings.extend(KINDS[kind][0].probe(ctx))
     return findings
+
+
+def failing_limits(findings: list[Finding]) -> list[str]:
+    """The limits found NOT ENFORCED or UNSUPPORTED (`verify` then exits 3)."""
+    return [f.limit for f in findings if failing(f.verdict)]
 
 
 def any_failing(findings: list[Finding]) -> bool:
     """True when a configured limit is NOT ENFORCED or UNSUPPORTED (exit 3)."""
-    return any(failing(f.verdict) for f in findings)
+    return bool(failing_limits(findings))
 
 
 def results_dir() -> Path:

@@ -8,6 +8,7 @@ room for LXD to exec `kill` inside (LXD's exec itself needs a free pid).
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class Background:
         """Start the script; remember its process group as the host sees it.
 
         Not cut by a signal between the exec and learning the group (it would run on unstopped)."""
-        from lxctool.host.signals import deferred
+        from lxctool.host.signals import deferred  # lazy: only this path needs it
 
         try:
             with deferred():
@@ -84,11 +85,10 @@ class Background:
             raise
 
     def _start(self) -> "Background":
-        quoted = self.script.replace("'", "'\"'\"'")
-        from lxctool.host import owner
+        from lxctool.host import owner  # lazy: only this path needs it
 
-        res = self.lxd.exec(self.name, ["sh", "-c",
-                                        f"setsid sh -c '{quoted}' </dev/null >/dev/null 2>&1 & echo $!"],
+        res = self.lxd.exec(self.name, ["sh", "-c", f"setsid sh -c {shlex.quote(self.script)} "
+                                                    "</dev/null >/dev/null 2>&1 & echo $!"],
                             env={owner.ENV_KEY: owner.token()})  # `lxctool gc` finds it after kill -9
         inner = res.stdout.strip()
         if res.exit_code != 0 or not inner.isdigit():
@@ -100,7 +100,7 @@ class Background:
 
     def stop(self) -> None:
         """SIGKILL the workload's whole process group, then wait until its tasks are gone."""
-        from lxctool.host.signals import deferred
+        from lxctool.host.signals import deferred  # lazy: only this path needs it
 
         with deferred():  # not cut short by a signal: delivered once the workload is gone
             self._stop()

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from conftest import REPO, lxctool_bin, run_cli
-from lxctool.apply import gc
+from lxctool.images.debootstrap import OWNER_FILE
 from lxctool.core.names import TEMP_OWNER_KEY
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGINT-ignored": signal.SIGINT, "SIGTERM": signal.SIGTERM,
@@ -68,7 +68,7 @@ def leftovers(lxd: Any, pid: int, names: list[str], cache: Path | None = None) -
                 left.append(f"process {entry.name}")
     if cache is not None and (cache / "work").is_dir():
         for folder in (cache / "work").iterdir():
-            marker = folder / gc.OWNER_FILE
+            marker = folder / OWNER_FILE
             if marker.exists() and mine(marker.read_text()):
                 left.append(f"build-folder {folder}")
     return left

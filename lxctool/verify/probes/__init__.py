@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from lxctool.host.cgroups import CgroupReader, CgroupValues
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.views import Instance
 
 ENFORCED = "ENFORCED"
 NOT_ENFORCED = "NOT ENFORCED"
@@ -56,7 +57,7 @@ class Context:
     lxd: Lxd
     name: str
     configured: dict[str, str]           # 'limits.memory' / 'root.size' -> LXD value
-    instance: dict[str, Any]
+    instance: Instance
     duration: float = 5.0
     host_cpus: int = 1
     host_swap: int = 0

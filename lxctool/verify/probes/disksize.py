@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 
 from lxctool.core import units
 from lxctool.host.caps import pool_enforces_quota
@@ -23,7 +24,7 @@ def probe(ctx: Context) -> list[Finding]:
     """The finding for root.size."""
     value = ctx.configured["root.size"]
     size = units.parse_size(value)
-    pool = ((ctx.instance.get("expanded_devices") or {}).get("root") or {}).get("pool", "")
+    pool = ctx.instance.root_pool or ""
     driver = (ctx.lxd.storage_pool(pool) or {}).get("driver", "unknown") if pool else "unknown"
     count = math.ceil(size * OVERSHOOT / MIB) + 8
     if not pool_enforces_quota(driver) and count * MIB > UNTESTED_LIMIT:
@@ -34,8 +35,9 @@ def probe(ctx: Context) -> list[Finding]:
     path = SCRATCH + "-fill"
     ctx.progress(f"disk-size: writing {units.human_size(count * MIB)} past a {value} root disk")
     try:
-        res = ctx.lxd.exec(ctx.name, ["sh", "-c", f"dd if=/dev/zero of={path} bs={MIB} count={count}; "
-                                      f"stat -c %s {path}"], timeout=600)
+        q = shlex.quote(path)
+        res = ctx.lxd.exec(ctx.name, ["sh", "-c", f"dd if=/dev/zero of={q} bs={MIB} count={count}; "
+                                      f"stat -c %s {q}"], timeout=600)
         written = int((re.findall(r"^\d+$", res.stdout, re.M) or ["0"])[-1])
         refused = re.search(r"(quota exceeded|no space left)", res.stderr, re.I)
     finally:

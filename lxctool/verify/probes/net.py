@@ -9,11 +9,15 @@ The peer is removed in every case, also on Ctrl-C.
 from __future__ import annotations
 
 import secrets
+import shlex
 import time
 from pathlib import Path
 
+from lxctool.apply.launch import apply_launch, prepare_launch
 from lxctool.core import units
-from lxctool.lxd.client import host_veth, ipv4_addresses
+from lxctool.core.spec import LaunchSpec
+from lxctool.host.caps import HostCapabilities
+from lxctool.lxd.views import Instance
 from lxctool.verify.workloads import Background
 from lxctool.verify.probes import ENFORCED
 from lxctool.verify.probes import NOT_ENFORCED
@@ -36,7 +40,7 @@ def tx_bytes(veth: str) -> int:
 
 
 def _veth(ctx: Context, name: str) -> str:
-    return host_veth(ctx.lxd.instance_state(name)) or ""
+    return Instance.from_state(name, ctx.lxd.instance_state(name)).host_veth or ""
 
 
 def _stream(ctx: Context, client: str, receiver_veth: str) -> dict[str, float]:
@@ -67,18 +71,14 @@ def _rate(text: str) -> int:
 
 def probe(ctx: Context) -> list[Finding]:
     """Findings for eth0.limits.ingress and eth0.limits.egress (LXD's or lxctool's host-side)."""
-    from lxctool.apply.launch import apply_launch, prepare_launch
-    from lxctool.host.caps import HostCapabilities
-    from lxctool.core.spec import LaunchSpec
-
     inbound, outbound = ctx.configured.get("eth0.limits.ingress"), ctx.configured.get("eth0.limits.egress")
-    nic = (ctx.instance.get("expanded_devices") or {}).get("eth0") or {}
+    nic = ctx.instance.expanded_devices.get("eth0") or {}
     network = nic.get("network")
     if not network:
         return [Finding(k, v, "-", f"eth0 has no managed network ({nic.get('parent', 'no parent')})",
                         unsupported("the peer container needs a managed bridge"), None, None, "Mbit/s")
                 for k, v in (("eth0.limits.ingress", inbound), ("eth0.limits.egress", outbound)) if v]
-    from lxctool.apply import gc
+    from lxctool.apply import gc  # lazy: only this path needs it
 
     gc.reclaim(ctx.lxd, ("process",), ctx.progress)  # workloads a killed verify left running
     for item in gc.remove(ctx.lxd, gc.containers(ctx.lxd, prefix=PEER_PREFIX)):
@@ -92,22 +92,23 @@ def probe(ctx: Context) -> list[Finding]:
                               HostCapabilities.probe())
         gc.mark_plan(plan.ops, peer)  # marked from its creation on: gc finds it after kill -9
         apply_launch(ctx.lxd, plan)
-        peer_ip = ipv4_addresses(ctx.lxd.instance_state(peer))[0]
+        peer_ip = Instance.from_state(peer, ctx.lxd.instance_state(peer)).ipv4[0]
         for script in PEER_SERVER.values():  # one by one: each started one is stopped in finally
             servers.append(Background(ctx.lxd, peer, script, ctx.reader).start())
         time.sleep(0.3)
         if inbound:
             ctx.progress(f"net: receiving from {peer} for {ctx.duration:g}s (limit {inbound})")
-            m = _stream(ctx, f"sleep 3600 | nc {peer_ip} {PORT_DOWN} > /dev/null", _veth(ctx, ctx.name))
+            m = _stream(ctx, f"sleep 3600 | nc {shlex.quote(peer_ip)} {PORT_DOWN} > /dev/null",
+                        _veth(ctx, ctx.name))
             findings.append(_finding("eth0.limits.ingress", inbound, _rate(inbound), m,
                                      f"{ctx.name}'s host-side veth"))
         if outbound:
             ctx.progress(f"net: sending to {peer} for {ctx.duration:g}s (limit {outbound})")
-            m = _stream(ctx, f"nc {peer_ip} {PORT_UP} < /dev/zero", _veth(ctx, peer))
+            m = _stream(ctx, f"nc {shlex.quote(peer_ip)} {PORT_UP} < /dev/zero", _veth(ctx, peer))
             findings.append(_finding("eth0.limits.egress", outbound, _rate(outbound), m,
                                      f"peer {peer}'s host-side veth"))
     finally:
-        from lxctool.host.signals import deferred
+        from lxctool.host.signals import deferred  # lazy: only this path needs it
 
         # the whole cleanup in one piece: a signal held by one step must not skip the next ones
         # (found: SIGINT held while a server stopped, delivered, and the peer stayed RUNNING)
