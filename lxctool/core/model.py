@@ -103,6 +103,9 @@ class DesiredInstance:
     wait_ipv4: bool = False          # wait for an IPv4 (and the image's readiness check) after start
     ipv4: str | None = None          # the fixed address to wait for
     timeout: float = 60.0
+    # the cluster member it must run on (None: wherever LXD puts it); compared with the observed
+    # location, not hashed: moving a container is a recreate, not a config change
+    member: str | None = None
 
     def config_hash(self) -> str:
         """Hash of what defines the container, stored in user.lxctool.hash."""
@@ -168,13 +171,15 @@ class ObservedInstance:
     profiles: tuple[str, ...] = ()
     expanded_config: Mapping[str, str] = field(default_factory=dict)
     expanded_devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    location: str = ""               # cluster member it runs on ("" or "none" off a cluster)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> "ObservedInstance":
         """From an LXD instance record."""
         return cls(rec["name"], rec.get("status", ""), dict(rec.get("config") or {}),
                    dict(rec.get("devices") or {}), tuple(rec.get("profiles") or ()),
-                   dict(rec.get("expanded_config") or {}), dict(rec.get("expanded_devices") or {}))
+                   dict(rec.get("expanded_config") or {}), dict(rec.get("expanded_devices") or {}),
+                   str(rec.get("location") or ""))
 
     @property
     def running(self) -> bool:

@@ -89,8 +89,14 @@ def _plan_instance(d: DesiredInstance, observed: Observed, pre: list[Op]) -> lis
     if o is None:
         create = Op(OpKind.CREATE, d.name, _create_detail(d), after=deps, payload=d)
         return [create] + ([Op(OpKind.START, d.name), *after_start] if d.running else [])
-    reason, config, devices = ("", {}, {}) if o.config.get(HASH_KEY) == d.config_hash() and \
-        observed.images.get(d.image) in (None, o.base_image) else instance_changes(d, o, observed.images)
+    config: dict[str, str]
+    devices: dict[str, dict[str, str]]
+    if d.member and o.location not in ("", "none", d.member):  # on the wrong cluster member
+        reason, config, devices = f"member changed ({o.location} -> {d.member})", {}, {}
+    elif o.config.get(HASH_KEY) == d.config_hash() and observed.images.get(d.image) in (None, o.base_image):
+        reason, config, devices = "", {}, {}
+    else:
+        reason, config, devices = instance_changes(d, o, observed.images)
     ops: list[Op] = []
     if reason:
         ops.append(Op(OpKind.RECREATE, d.name, _create_detail(d), reason=reason, after=deps, payload=d))
@@ -108,7 +114,8 @@ def _plan_instance(d: DesiredInstance, observed: Observed, pre: list[Op]) -> lis
 
 def _create_detail(d: DesiredInstance) -> dict[str, Any]:
     limits = {k: v for k, v in d.config.items() if k.startswith("limits.")}
-    return {"image": d.image, "profiles": ",".join(d.profiles), **limits}
+    placed = {"member": d.member} if d.member else {}
+    return {"image": d.image, "profiles": ",".join(d.profiles), **limits, **placed}
 
 
 # -- networks, profiles, volumes ----------------------------------------------------------------
