@@ -247,6 +247,12 @@ class Lxd(ResourcesMixin):
         """DELETE the instance (must be stopped)."""
         self.call("DELETE", f"/1.0/instances/{name}")
 
+    def clone(self) -> "Lxd":
+        """A new connection to the same daemon and project (this one may be mid-request)."""
+        fresh = Lxd(project=self.project, timeout=self.timeout, transport=self.transport)
+        fresh.target = self.target
+        return fresh
+
     def metrics_text(self) -> str | None:
         """The daemon's /1.0/metrics in Prometheus text, or None when it does not answer 200."""
         status, body = self.raw("GET", "/1.0/metrics")
