@@ -155,5 +155,5 @@ def test_placement_needs_a_cluster_and_an_online_member(tmp_path: Path) -> None:
         "services.db.placement.member: member member1 is Offline; online members: member2, member3"]
     lone = [{"name": "h", "status": "Online", "clustered": False}]
     assert placement.check(stack, lone, "/var/lib/lxd/unix.socket") == [
-        f"services.{s}.placement: /var/lib/lxd/unix.socket is not a cluster; drop placement: "
+        f"services.{s}.placement: the LXD server (/var/lib/lxd/unix.socket) is not a cluster; drop placement: "
         "(it places replicas on cluster members)" for s in ("web", "db")]

@@ -29,7 +29,7 @@ def check(stack: m.Stack, members: list[dict[str, Any]] | None, where: str) -> l
         if not (svc.member or svc.spread):
             continue
         if not clustered:
-            errors.append(f"{label}: {where or 'this server'} is not a cluster; drop placement: "
+            errors.append(f"{label}: the LXD server ({where or 'this one'}) is not a cluster; drop placement: "
                           "(it places replicas on cluster members)")
         elif svc.member and svc.member not in status:
             errors.append(f"{label}.member: no cluster member {svc.member!r}; online members: "
