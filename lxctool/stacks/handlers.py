@@ -41,7 +41,7 @@ def counting(lxd: Lxd, counter: collections.Counter[str]) -> Lxd:
 
     lxd.raw = counted  # type: ignore[method-assign]
     # the executor gives each worker thread a clone(): count those requests in the same place
-    lxd.clone = lambda: counting(  # type: ignore[attr-defined]
+    lxd.clone = lambda: counting(  # type: ignore[method-assign]
         Lxd(project=lxd.project, timeout=lxd.timeout, transport=lxd.transport), counter)
     return lxd
 
