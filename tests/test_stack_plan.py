@@ -157,3 +157,11 @@ def test_placement_needs_a_cluster_and_an_online_member(tmp_path: Path) -> None:
     assert placement.check(stack, lone, "/var/lib/lxd/unix.socket") == [
         f"services.{s}.placement: the LXD server (/var/lib/lxd/unix.socket) is not a cluster; drop placement: "
         "(it places replicas on cluster members)" for s in ("web", "db")]
+
+
+def test_stack_networks_and_volumes_are_refused_on_a_cluster(tmp_path: Path) -> None:
+    doc = {"name": "p", "networks": {"back": {"subnet": "10.41.0.1/24"}},
+           "services": {"db": {"image": "busybox", "placement": {"member": "member1"},
+                               "networks": {"back": {}}, "volumes": {"data": "/data"}}}}
+    errors = placement.check(stack_of(tmp_path, doc), MEMBERS, "remote x")
+    assert [e.split(":")[0] for e in errors] == ["networks.back", "services.db.volumes"]

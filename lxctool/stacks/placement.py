@@ -24,6 +24,8 @@ def check(stack: m.Stack, members: list[dict[str, Any]] | None, where: str) -> l
     online = sorted(mb["name"] for mb in members or () if mb["status"] == "Online")
     status = {mb["name"]: mb["status"] for mb in members or ()}
     clustered = bool(members[0]["clustered"]) if members else False
+    if clustered:
+        errors += _not_on_a_cluster(stack)
     for svc in stack.services:
         label = f"services.{svc.name}.placement"
         if not (svc.member or svc.spread):
@@ -39,4 +41,14 @@ def check(stack: m.Stack, members: list[dict[str, Any]] | None, where: str) -> l
                           f"{', '.join(online) or 'none'}")
         elif svc.spread and not online:
             errors.append(f"{label}.spread: no cluster member is online")
+    return errors
+
+
+def _not_on_a_cluster(stack: m.Stack) -> list[str]:
+    """What stacks cannot yet make on a cluster: refused before any change rather than half made."""
+    errors = [f"networks.{net.name}: a stack network is not created on a cluster yet (LXD makes it member "
+              "by member); attach the services to a cluster-wide network such as lxctool0"
+              for net in stack.networks]
+    errors += [f"services.{svc.name}.volumes: a stack volume is not placed on a cluster member yet (LXD keeps "
+               "a custom volume on one member); drop volumes: on a cluster" for svc in stack.services if svc.volumes]
     return errors
