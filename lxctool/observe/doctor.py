@@ -87,7 +87,7 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
 def _hook_row() -> dict[str, Any]:
     """The net-out start-host hook: root runs it at every start of a shaped container, so a hook
     that differs from what this lxctool writes is reported (not needed until --net-out is used)."""
-    from lxctool.host import shaping
+    from lxctool.host import shaping  # lazy: only doctor reads the hook; keeps this module light
 
     problem = shaping.hook_problem()
     if problem is not None and not shaping.HOOK_PATH.exists():
