@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from lxctool.core.desired import desired_instance, desired_launch, desired_limits
-from lxctool.core.errors import PreflightError, SpecError
+from lxctool.core.errors import NeedsForce, PreflightError, SpecError
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
 from lxctool.core.nics import Attachment
 from lxctool.core.plan import (HASH_KEY, Desired, DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume,
-                               HostFacts, Observed, ObservedInstance, Op, OpKind, ProfileFile, plan, plan_state)
+                               HostFacts, Observed, ObservedInstance, Op, OpKind, ProfileFile, plan, plan_network_delete,
+                               plan_state)
 from lxctool.core.spec import LaunchSpec, Limits, parse_limits
 
 HOOK = "/var/lib/lxctool/hooks/net-out"
@@ -125,7 +126,7 @@ def test_prune_deletes_only_what_it_selects_and_is_not_desired() -> None:
 
 
 def test_plan_state_start_stop_restart() -> None:
-    obs = observed(existing(web()), ObservedInstance("down", "Stopped"))
+    obs = observed(existing(web()), ObservedInstance("down", "Stopped", {MANAGED_KEY: "true"}))
     assert kinds(plan_state(obs, ["web", "down"], "start")) == ["noop web", "start down"]
     assert kinds(plan_state(obs, ["web", "down"], "stop")) == ["stop web", "noop down"]
     ops = plan_state(obs, ["web", "down"], "restart", force=True)
@@ -179,7 +180,7 @@ def test_build_image_and_install_hook_come_first() -> None:
 
 def test_prune_networks_and_profiles_after_their_users() -> None:
     obs = Observed(instances={"old": ObservedInstance("old", "Stopped", {MANAGED_KEY: "true"})},
-                   networks={"lab9": {"config": {MANAGED_KEY: "true"}}}, profiles={"lxctool-x": {}})
+                   networks={"lab9": {"config": {MANAGED_KEY: "true"}}}, profiles={"lxctool-x": {"description": "lxctool profile from x.yaml"}})
     ops = plan(Desired(), obs, prune=lambda o: True, prune_networks=lambda n: True, prune_profiles=lambda p: True)
     assert kinds(ops) == ["delete old", "delete-profile lxctool-x", "delete-network lab9"]
     assert ops[2].after == ("old",)
@@ -284,3 +285,56 @@ def test_desired_limits_changes_only_limits_and_replans_to_noop() -> None:
                              expanded_devices=have.expanded_devices)
     again = desired_limits(after, limits(mem="200MB"), FACTS)
     assert kinds(plan(Desired(instances=(again,)), observed(after))) == ["noop web"]
+
+
+# -- ownership: one rule for every command ----------------------------------------------------------
+def test_foreign_container_refused_by_every_kind_of_plan_unless_forced() -> None:
+    theirs = ObservedInstance("theirs", "Running", {}, expanded_devices={"eth0": ETH0})
+    obs = observed(theirs, ObservedInstance("down", "Stopped", {}))
+    for action, target in (("start", "down"), ("stop", "theirs"), ("restart", "theirs"), ("start", "theirs")):
+        with pytest.raises(NeedsForce) as exc:
+            plan_state(obs, [target], action)
+        assert exc.value.errors == [f"NAME: container {target!r} was not created by lxctool; nothing changed; "
+                                    "add --force to act on it anyway"]
+        assert exc.value.exit_code == 2
+        assert kinds(plan_state(obs, [target], action, force=True))[0].endswith(target)
+    with pytest.raises(NeedsForce):
+        plan(Desired(), obs, prune=lambda o: o.name == "theirs")
+    assert kinds(plan(Desired(), obs, prune=lambda o: o.name == "theirs", force=True)) == ["delete theirs"]
+    changed = web(name="theirs", config={"limits.memory": "512MB"})
+    with pytest.raises(NeedsForce):  # update-live (limits) and recreate (stacks' up) alike
+        plan(Desired(instances=(changed,)), obs)
+
+
+def test_foreign_network_and_profile_refused() -> None:
+    obs = Observed(networks={"br9": {"config": {}}},
+                   profiles={"p": {"description": "made by hand"}, "lxctool-s-1": {"description": "lxctool profile from s.yaml"}})
+    with pytest.raises(NeedsForce) as exc:
+        plan(Desired(), obs, prune_networks=lambda n: True, prune_profiles=lambda p: True)
+    assert [e.split(" was")[0] for e in exc.value.errors] == ["NAME: profile 'p'", "NAME: network 'br9'"]
+    with pytest.raises(NeedsForce):
+        plan(Desired(profiles=(DesiredProfile("p", {"limits.cpu": "1"}, {}),)), obs)
+
+
+def test_network_delete_detaches_by_removing_nics_never_moving_them() -> None:
+    lab_nic = {"type": "nic", "name": "eth0", "network": "lab"}
+    mine = ObservedInstance("mine", "Running", {MANAGED_KEY: "true"}, {"eth0": lab_nic, "eth1": {"type": "nic", "network": "lab"}},
+                            ("lxctool",), expanded_devices={"root": ROOT, "eth0": lab_nic,
+                                                            "eth1": {"type": "nic", "network": "lab"}})
+    other = ObservedInstance("other", "Running", {MANAGED_KEY: "true"}, {}, ("lxctool",),
+                             expanded_devices={"root": ROOT, "eth0": ETH0})
+    obs = Observed(instances={"mine": mine, "other": other}, profiles={"lxctool": BASE},
+                   networks={"lab": {"config": {MANAGED_KEY: "true"}}})
+    with pytest.raises(NeedsForce) as exc:
+        plan_network_delete(obs, "lab")
+    assert exc.value.errors == ["NAME: lab is used by mine; nothing changed; delete or move them, or add --force "
+                                "to detach them (their NICs on lab are removed)"]
+    ops = plan_network_delete(obs, "lab", force=True)
+    assert kinds(ops) == ["detach-nic mine", "delete-network lab"] and ops[1].after == ("mine",)
+    # eth0 the base profile also gives (on lxctool0): masked, so it does not fall back onto lxctool0
+    assert ops[0].payload == {"eth0": {"type": "none"}} and ops[0].detail["nics"] == ["eth0", "eth1"]
+    unused = Observed(networks={"br9": {"config": {}}})
+    with pytest.raises(NeedsForce) as exc:
+        plan_network_delete(unused, "br9")
+    assert exc.value.errors[0].startswith("NAME: network 'br9' was not created by lxctool")
+    assert kinds(plan_network_delete(unused, "br9", force=True)) == ["delete-network br9"]

@@ -199,10 +199,11 @@ def info(app: App, name: str, fmt: str) -> None:
 @click.command()
 @click.argument("name")
 @limit_options
+@click.option("--force", is_flag=True, help="Also change a container lxctool did not create.")
 @click.option("--dry-run", is_flag=True, help="Print the change and make none.")
 @format_option
 @pass_app
-def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
+def limits(app: App, name: str, force: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
     """Show NAME's limits, or change them live and show before and after.
 
     \b
@@ -224,7 +225,7 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
     if new.is_empty():
         emit(_limits_table(gather(app.lxd, name), fmt))
         return
-    _, ops = prepare_limits(app.lxd, name, new, app.caps)
+    _, ops = prepare_limits(app.lxd, name, new, app.caps, force)
     unchanged = all(op.kind == OpKind.NOOP for op in ops)
     if dry_run and (fmt == "json" or not unchanged):
         emit_ops(ops, fmt)
@@ -251,7 +252,8 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
 def _state_command(action: str, doc: str) -> click.Command:
     @click.command(name=action, help=doc)
     @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-    @click.option("--force", is_flag=True, help="Do not wait for a clean shutdown.")
+    @click.option("--force", is_flag=True, help="Also act on containers lxctool did not create; "
+                  "stop/restart: do not wait for a clean shutdown.")
     @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
     @format_option
     @pass_app
@@ -315,6 +317,7 @@ def register(group: click.Group) -> None:
     """Add these commands to the lxctool group."""
     for cmd in (launch, list_cmd, info, limits, delete, exec):
         group.add_command(cmd)
-    group.add_command(_state_command("start", "Start stopped containers."))
-    group.add_command(_state_command("stop", "Stop running containers (cleanly; --force kills)."))
-    group.add_command(_state_command("restart", "Restart containers."))
+    group.add_command(_state_command("start", "Start stopped containers (only those lxctool created, unless --force)."))
+    group.add_command(_state_command("stop", "Stop running containers cleanly (--force kills, and also stops "
+                                             "containers lxctool did not create)."))
+    group.add_command(_state_command("restart", "Restart containers (only those lxctool created, unless --force)."))

@@ -40,6 +40,7 @@ class OpKind(str, Enum):
     DELETE = "delete"
     DELETE_NETWORK = "delete-network"
     DELETE_PROFILE = "delete-profile"
+    DETACH_NIC = "detach-nic"          # remove a container's NICs on a network (network delete --force)
     NOOP = "noop"
     WAIT_IPV4 = "wait-ipv4"
 
