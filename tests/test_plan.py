@@ -249,7 +249,7 @@ def test_desired_launch_collects_every_error() -> None:
                      instances={"web": ObservedInstance("web", "Running")}, caps=HostFacts(cpus=2),
                      used_addresses={"lxctool0": {"10.191.0.5": "db"}}, recipes=("busybox", "nginx"),
                      recipe_dir="/images", profile_dir="/profiles", profile_choices=("small",),
-                     profile_files={"bad": ProfileFile("lxctool-bad", "bad.yaml", errors=("bad.yaml: mem: x",))})
+                     profile_files={"bad": ProfileFile("bad", "bad.yaml", errors=("bad.yaml: mem: x",))})
     spec = LaunchSpec("web", image="nope", limits=limits(cpu="4"), profiles=("bad", "missing"),
                       attachments=(Attachment("lxctool0", "10.191.0.5"), Attachment("lab7")))
     with pytest.raises(SpecError) as exc:
@@ -264,12 +264,31 @@ def test_desired_launch_collects_every_error() -> None:
 
 
 def test_file_profile_becomes_a_desired_profile_and_build_an_image_op() -> None:
-    small = ProfileFile("lxctool-small", "small.yaml", limits(mem="256MB"), "small")
+    small = ProfileFile("small", "small.yaml", limits(mem="256MB"), "small")
     facts = Observed(profiles={"lxctool": BASE}, networks={"lxctool0": NET}, recipes=("nginx",),
                      profile_files={"small": small}, caps=HostFacts(cpus=2))
     desired = desired_launch(LaunchSpec("w", image="nginx", profiles=("small",), build=True), facts)
     assert desired.images == ("nginx",) and desired.profiles[0].config == {"limits.memory": "256MB"}
-    assert desired.instances[0].profiles == ("lxctool", "lxctool-small")
+    prof = desired.profiles[0]
+    assert prof.name == f"lxctool-small-{prof.content_hash()}" and desired.instances[0].profiles == ("lxctool", prof.name)
+
+
+def test_file_profiles_are_named_by_content() -> None:
+    """/a/small.yaml and /b/small.yaml with other limits: two LXD profiles; the same file: one."""
+    def launch_with(mem: str, description: str = "small") -> Any:
+        pfile = ProfileFile("small", "small.yaml", limits(mem=mem), description)
+        facts = Observed(profiles={"lxctool": BASE}, networks={"lxctool0": NET}, images={"busybox": "fp1"},
+                         profile_files={"small": pfile}, caps=HostFacts(cpus=2))
+        return desired_launch(LaunchSpec("w", profiles=("small",)), facts).profiles[0]
+    a, b, a_again = launch_with("256MB"), launch_with("512MB"), launch_with("256MB")
+    assert a.name != b.name and a.name == a_again.name and a.name.startswith("lxctool-small-")
+    assert launch_with("256MB", "other words").name != a.name
+    have = {"config": dict(a.config), "devices": {}, "description": a.description, "used_by": ["/1.0/instances/x"]}
+    assert plan(Desired(profiles=(a,)), Observed(profiles={a.name: have})) == []   # exists: nothing to do
+    edited = {**have, "config": {"limits.memory": "1GB"}}
+    with pytest.raises(PreflightError) as exc:  # never rewritten under the containers that use it
+        plan(Desired(profiles=(a,)), Observed(profiles={a.name: edited}))
+    assert "changed outside lxctool" in exc.value.message
 
 
 def test_desired_limits_changes_only_limits_and_replans_to_noop() -> None:

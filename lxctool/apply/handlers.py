@@ -51,8 +51,15 @@ def _ensure_network(ctx: Any, op: Op) -> None:
 
 def _ensure_profile(ctx: Any, op: Op) -> None:
     prof = op.payload
-    ctx.lxd.put_profile(prof.name, dict(prof.config), {d: dict(v) for d, v in prof.devices.items()},
-                        prof.description)
+    try:
+        ctx.lxd.put_profile(prof.name, dict(prof.config), {d: dict(v) for d, v in prof.devices.items()},
+                            prof.description)
+    except ApiError as exc:
+        # parallel launches of one new profile file all create it: one wins, the others find the
+        # same content there (a file profile's name is its content hash), which is what they wanted
+        have = ctx.lxd.profile(prof.name) if op.reason == MISSING else None
+        if have is None or not prof.matches(have):
+            raise LxdError(f"LXD refused profile {prof.name}: {exc.lxd_message}") from None
 
 
 def _ensure_volume(ctx: Any, op: Op) -> None:

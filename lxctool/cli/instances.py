@@ -50,7 +50,8 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
               help="Image alias (a recipe name from images/). Env: LXCTOOL_IMAGE.")
 @limit_options
 @click.option("--profile", "profiles", multiple=True, metavar="P",
-              help="A limit profile: a file profiles/P.yaml (kept in step as LXD profile lxctool-P), "
+              help="A limit profile: a file profiles/P.yaml or a path (made into LXD profile lxctool-P-HASH, "
+                   "named by its content), "
                    "else an existing LXD profile. Repeatable; options override it.")
 @click.option("--network", "networks", multiple=True, envvar="LXCTOOL_NETWORK", metavar="NET",
               help="Managed bridge for eth0 (default lxctool0); repeat for eth1, eth2... Env: LXCTOOL_NETWORK.")

@@ -14,7 +14,7 @@ from lxctool.core.model import (HASH_KEY, IGNORED_PREFIXES, LIVE_KEYS, LIVE_PREF
                                 DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume, HostFacts,
                                 Observed, ObservedInstance, Op, OpKind, ProfileFile, clean_config, kind_name)
 from lxctool.core.names import ISOLATED_KEY
-from lxctool.core.errors import NeedsForce
+from lxctool.core.errors import NeedsForce, PreflightError
 from lxctool.core.ownership import foreign_lines, refuse_foreign
 
 __all__ = ["HASH_KEY", "IGNORED_PREFIXES", "MISSING", "Desired", "DesiredInstance", "DesiredNetwork",
@@ -137,10 +137,12 @@ def _plan_network(n: DesiredNetwork, observed: Observed) -> list[Op]:
 
 def _plan_profile(p: DesiredProfile, observed: Observed) -> list[Op]:
     have = observed.profiles.get(p.name)
-    if have is not None and dict(have.get("config") or {}) == dict(p.config) and \
-            (have.get("devices") or {}) == {d: dict(v) for d, v in p.devices.items()} and \
-            (have.get("description") or "") == p.description:
+    if have is not None and p.matches(have):
         return []
+    if have is not None and p.content_named:  # edited by hand: rewriting it would change its users' limits
+        raise PreflightError(f"--profile: LXD profile {p.name} no longer has the content its name stands for "
+                             "(changed outside lxctool); nothing changed; lxctool does not rewrite it under "
+                             f"the containers using it: `lxc profile delete {p.name}` once none does")
     return [Op(OpKind.ENSURE_PROFILE, p.name, reason=MISSING if have is None else "differs", payload=p)]
 
 

@@ -1,5 +1,5 @@
 """A stack -> the planner's `Desired`: instances STACK-SERVICE-N, networks and volumes STACK-NAME,
-file profiles lxctool-P, every object labelled with user.lxctool.stack (containers also with
+file profiles lxctool-P-HASH, every object labelled with user.lxctool.stack (containers also with
 user.lxctool.service). Pure: what it needs from the host comes in a HostBase."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lxctool.core import limits as limitmap
-from lxctool.core.names import BASE_PROFILE, FILE_PROFILE_PREFIX, MANAGED_KEY
+from lxctool.core.model import file_profile
+from lxctool.core.names import BASE_PROFILE, MANAGED_KEY
 from lxctool.core.plan import Desired, DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume
 from lxctool.core.spec import Limits
 from lxctool.stacks import model as m
@@ -70,7 +71,7 @@ def _profile_body(fp: FileProfile, base_devices: Mapping[str, Mapping[str, Any]]
     netshape.split_egress(config, dev_keys, "", lambda: tc_police)
     devices = with_device_limits({k: dict(v) for k, v in base_devices.items()}, dev_keys)
     desc = f"lxctool profile from {fp.name}.yaml: {fp.description}".strip()
-    return DesiredProfile(FILE_PROFILE_PREFIX + fp.name, config, devices, desc)
+    return file_profile(fp.name, config, devices, desc)  # named by content, as launch names it
 
 
 def with_device_limits(base: Mapping[str, Mapping[str, Any]],
