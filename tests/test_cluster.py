@@ -142,3 +142,64 @@ def test_a_killed_member_shows_offline_with_clear_errors(sandbox: dict[str, Any]
         time.sleep(1)
     assert status["member3"] == "Online"
     assert run_cli("delete", name, env=env).returncode == 0
+
+
+def _stack(tmp_path: Path, name: str, db_member: str) -> Path:
+    path = tmp_path / f"{name}-{db_member}.yaml"
+    path.write_text(f"name: {name}\nservices:\n"
+                    f"  db: {{image: busybox, limits: {{mem: 64MB}}, placement: {{member: {db_member}}}}}\n"
+                    "  web: {image: busybox, replicas: 3, depends_on: [db], placement: {spread: true}}\n")
+    return path
+
+
+def _placed(env: dict[str, str], path: Path) -> dict[str, str]:
+    rows = json.loads(run_cli("ps", "-f", str(path), "--no-health", "--format", "json", env=env,
+                              check=True).stdout)["services"]
+    assert all(r["state"] == "RUNNING" for r in rows), rows
+    return {r["name"]: r["member"] for r in rows}
+
+
+def test_stack_placement_spreads_replicas_and_pins_a_service(sandbox: dict[str, Any], run_prefix: str,
+                                                              tmp_path: Path) -> None:
+    """web spread: true -> one replica per member (by name); db member: member2; plan is then all
+    noop; an unknown member and placement off a cluster are refused (exit 2); down leaves nothing."""
+    env, name = _env(sandbox), f"{run_prefix}p"
+    path = _stack(tmp_path, name, "member2")
+    sandbox["_names"].extend([f"{name}-db-1", *(f"{name}-web-{n}" for n in (1, 2, 3))])
+    try:
+        run_cli("up", "-f", str(path), env=env, check=True)
+        assert _placed(env, path) == {f"{name}-db-1": "member2", f"{name}-web-1": "member1",
+                                      f"{name}-web-2": "member2", f"{name}-web-3": "member3"}
+        ops = json.loads(run_cli("plan", "-f", str(path), "--format", "json", env=env, check=True).stdout)
+        assert {op["kind"] for op in ops} == {"noop"} and len(ops) == 4
+        bad = run_cli("plan", "-f", str(_stack(tmp_path, name, "member9")), env=env)
+        assert bad.returncode == 2 and ("services.db.placement.member: no cluster member 'member9'; "
+                                        "online members: member1, member2, member3") in bad.stderr
+        local = run_cli("--remote", "local", "plan", "-f", str(path), env=env)
+        assert local.returncode == 2 and "is not a cluster; drop placement:" in local.stderr
+    finally:
+        down = run_cli("down", "-f", str(path), "--volumes", env=env)
+    assert down.returncode == 0, down.stderr
+    rows = json.loads(run_cli("list", "--format", "json", env=env, check=True).stdout)
+    assert [r["name"] for r in rows if r["name"].startswith(name)] == []
+
+
+@pytest.mark.slow
+def test_stack_service_moved_to_another_member_is_recreated_there(sandbox: dict[str, Any], run_prefix: str,
+                                                                 tmp_path: Path) -> None:
+    """db's member changed in the file: plan says recreate (member changed), up puts it there."""
+    env, name = _env(sandbox), f"{run_prefix}q"
+    sandbox["_names"].extend([f"{name}-db-1", *(f"{name}-web-{n}" for n in (1, 2, 3))])
+    moved = _stack(tmp_path, name, "member3")
+    try:
+        run_cli("up", "-f", str(_stack(tmp_path, name, "member2")), env=env, check=True)
+        ops = json.loads(run_cli("plan", "-f", str(moved), "--format", "json", env=env, check=True).stdout)
+        changed = [op for op in ops if op["kind"] != "noop"]
+        assert changed[0]["kind"] == "recreate" and changed[0]["target"] == f"{name}-db-1"
+        assert changed[0]["detail"]["reason"] == "member changed (member2 -> member3)"
+        assert changed[0]["detail"]["member"] == "member3"
+        assert {op["target"] for op in changed} == {f"{name}-db-1"}
+        run_cli("up", "-f", str(moved), env=env, check=True)
+        assert _placed(env, moved)[f"{name}-db-1"] == "member3"
+    finally:
+        assert run_cli("down", "-f", str(moved), "--volumes", env=env).returncode == 0

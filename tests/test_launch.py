@@ -119,20 +119,22 @@ def test_list_costs_one_request_for_1_or_10(lxd, containers) -> None:
 
 
 @pytest.fixture
-def small_profile_cleanup(lxd):
+def small_profile_cleanup(lxd, containers):
     """Remove the LXD profile made from profiles/small.yaml afterwards, if this test made it."""
-    existed = lxd.profile("lxctool-small") is not None
+    existed = {p["name"] for p in lxd.profiles()}
     yield
-    prof = lxd.profile("lxctool-small")
-    if not existed and prof is not None and not prof.get("used_by"):
-        lxd.delete_profile("lxctool-small")
+    containers.cleanup()
+    for prof in lxd.profiles():
+        if prof["name"].startswith("lxctool-small-") and prof["name"] not in existed and not prof.get("used_by"):
+            lxd.delete_profile(prof["name"])
 
 
 def test_profile_file_becomes_lxd_profile(lxd, small_profile_cleanup, containers) -> None:
     name, _ = containers.launch("--profile", "small", "--no-wait")
-    prof = lxd.profile("lxctool-small")
+    pname = lxd.instance(name)["profiles"][-1]
+    assert pname.startswith("lxctool-small-")  # named by content: lxctool-small-<hash>
+    prof = lxd.profile(pname)
     assert prof["config"]["limits.memory"] == "256MB"
-    assert "lxctool-small" in lxd.instance(name)["profiles"]
     if not v2():
         assert cg_file(name, "memory", "memory.limit_in_bytes") == "256000000"
     # an option overrides the profile

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from lxctool.core.desired import desired_instance, desired_launch, desired_limits
-from lxctool.core.errors import PreflightError, SpecError
+from lxctool.core.errors import NeedsForce, PreflightError, SpecError
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
 from lxctool.core.nics import Attachment
 from lxctool.core.plan import (HASH_KEY, Desired, DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume,
-                               HostFacts, Observed, ObservedInstance, Op, OpKind, ProfileFile, plan, plan_state)
+                               HostFacts, Observed, ObservedInstance, Op, OpKind, ProfileFile, plan, plan_network_delete,
+                               plan_state)
 from lxctool.core.spec import LaunchSpec, Limits, parse_limits
 
 HOOK = "/var/lib/lxctool/hooks/net-out"
@@ -125,7 +126,7 @@ def test_prune_deletes_only_what_it_selects_and_is_not_desired() -> None:
 
 
 def test_plan_state_start_stop_restart() -> None:
-    obs = observed(existing(web()), ObservedInstance("down", "Stopped"))
+    obs = observed(existing(web()), ObservedInstance("down", "Stopped", {MANAGED_KEY: "true"}))
     assert kinds(plan_state(obs, ["web", "down"], "start")) == ["noop web", "start down"]
     assert kinds(plan_state(obs, ["web", "down"], "stop")) == ["stop web", "noop down"]
     ops = plan_state(obs, ["web", "down"], "restart", force=True)
@@ -179,7 +180,7 @@ def test_build_image_and_install_hook_come_first() -> None:
 
 def test_prune_networks_and_profiles_after_their_users() -> None:
     obs = Observed(instances={"old": ObservedInstance("old", "Stopped", {MANAGED_KEY: "true"})},
-                   networks={"lab9": {"config": {MANAGED_KEY: "true"}}}, profiles={"lxctool-x": {}})
+                   networks={"lab9": {"config": {MANAGED_KEY: "true"}}}, profiles={"lxctool-x": {"description": "lxctool profile from x.yaml"}})
     ops = plan(Desired(), obs, prune=lambda o: True, prune_networks=lambda n: True, prune_profiles=lambda p: True)
     assert kinds(ops) == ["delete old", "delete-profile lxctool-x", "delete-network lab9"]
     assert ops[2].after == ("old",)
@@ -248,7 +249,7 @@ def test_desired_launch_collects_every_error() -> None:
                      instances={"web": ObservedInstance("web", "Running")}, caps=HostFacts(cpus=2),
                      used_addresses={"lxctool0": {"10.191.0.5": "db"}}, recipes=("busybox", "nginx"),
                      recipe_dir="/images", profile_dir="/profiles", profile_choices=("small",),
-                     profile_files={"bad": ProfileFile("lxctool-bad", "bad.yaml", errors=("bad.yaml: mem: x",))})
+                     profile_files={"bad": ProfileFile("bad", "bad.yaml", errors=("bad.yaml: mem: x",))})
     spec = LaunchSpec("web", image="nope", limits=limits(cpu="4"), profiles=("bad", "missing"),
                       attachments=(Attachment("lxctool0", "10.191.0.5"), Attachment("lab7")))
     with pytest.raises(SpecError) as exc:
@@ -263,12 +264,31 @@ def test_desired_launch_collects_every_error() -> None:
 
 
 def test_file_profile_becomes_a_desired_profile_and_build_an_image_op() -> None:
-    small = ProfileFile("lxctool-small", "small.yaml", limits(mem="256MB"), "small")
+    small = ProfileFile("small", "small.yaml", limits(mem="256MB"), "small")
     facts = Observed(profiles={"lxctool": BASE}, networks={"lxctool0": NET}, recipes=("nginx",),
                      profile_files={"small": small}, caps=HostFacts(cpus=2))
     desired = desired_launch(LaunchSpec("w", image="nginx", profiles=("small",), build=True), facts)
     assert desired.images == ("nginx",) and desired.profiles[0].config == {"limits.memory": "256MB"}
-    assert desired.instances[0].profiles == ("lxctool", "lxctool-small")
+    prof = desired.profiles[0]
+    assert prof.name == f"lxctool-small-{prof.content_hash()}" and desired.instances[0].profiles == ("lxctool", prof.name)
+
+
+def test_file_profiles_are_named_by_content() -> None:
+    """/a/small.yaml and /b/small.yaml with other limits: two LXD profiles; the same file: one."""
+    def launch_with(mem: str, description: str = "small") -> Any:
+        pfile = ProfileFile("small", "small.yaml", limits(mem=mem), description)
+        facts = Observed(profiles={"lxctool": BASE}, networks={"lxctool0": NET}, images={"busybox": "fp1"},
+                         profile_files={"small": pfile}, caps=HostFacts(cpus=2))
+        return desired_launch(LaunchSpec("w", profiles=("small",)), facts).profiles[0]
+    a, b, a_again = launch_with("256MB"), launch_with("512MB"), launch_with("256MB")
+    assert a.name != b.name and a.name == a_again.name and a.name.startswith("lxctool-small-")
+    assert launch_with("256MB", "other words").name != a.name
+    have = {"config": dict(a.config), "devices": {}, "description": a.description, "used_by": ["/1.0/instances/x"]}
+    assert plan(Desired(profiles=(a,)), Observed(profiles={a.name: have})) == []   # exists: nothing to do
+    edited = {**have, "config": {"limits.memory": "1GB"}}
+    with pytest.raises(PreflightError) as exc:  # never rewritten under the containers that use it
+        plan(Desired(profiles=(a,)), Observed(profiles={a.name: edited}))
+    assert "changed outside lxctool" in exc.value.message
 
 
 def test_desired_limits_changes_only_limits_and_replans_to_noop() -> None:
@@ -284,3 +304,56 @@ def test_desired_limits_changes_only_limits_and_replans_to_noop() -> None:
                              expanded_devices=have.expanded_devices)
     again = desired_limits(after, limits(mem="200MB"), FACTS)
     assert kinds(plan(Desired(instances=(again,)), observed(after))) == ["noop web"]
+
+
+# -- ownership: one rule for every command ----------------------------------------------------------
+def test_foreign_container_refused_by_every_kind_of_plan_unless_forced() -> None:
+    theirs = ObservedInstance("theirs", "Running", {}, expanded_devices={"eth0": ETH0})
+    obs = observed(theirs, ObservedInstance("down", "Stopped", {}))
+    for action, target in (("start", "down"), ("stop", "theirs"), ("restart", "theirs"), ("start", "theirs")):
+        with pytest.raises(NeedsForce) as exc:
+            plan_state(obs, [target], action)
+        assert exc.value.errors == [f"NAME: container {target!r} was not created by lxctool; nothing changed; "
+                                    "add --force to act on it anyway"]
+        assert exc.value.exit_code == 2
+        assert kinds(plan_state(obs, [target], action, force=True))[0].endswith(target)
+    with pytest.raises(NeedsForce):
+        plan(Desired(), obs, prune=lambda o: o.name == "theirs")
+    assert kinds(plan(Desired(), obs, prune=lambda o: o.name == "theirs", force=True)) == ["delete theirs"]
+    changed = web(name="theirs", config={"limits.memory": "512MB"})
+    with pytest.raises(NeedsForce):  # update-live (limits) and recreate (stacks' up) alike
+        plan(Desired(instances=(changed,)), obs)
+
+
+def test_foreign_network_and_profile_refused() -> None:
+    obs = Observed(networks={"br9": {"config": {}}},
+                   profiles={"p": {"description": "made by hand"}, "lxctool-s-1": {"description": "lxctool profile from s.yaml"}})
+    with pytest.raises(NeedsForce) as exc:
+        plan(Desired(), obs, prune_networks=lambda n: True, prune_profiles=lambda p: True)
+    assert [e.split(" was")[0] for e in exc.value.errors] == ["NAME: profile 'p'", "NAME: network 'br9'"]
+    with pytest.raises(NeedsForce):
+        plan(Desired(profiles=(DesiredProfile("p", {"limits.cpu": "1"}, {}),)), obs)
+
+
+def test_network_delete_detaches_by_removing_nics_never_moving_them() -> None:
+    lab_nic = {"type": "nic", "name": "eth0", "network": "lab"}
+    mine = ObservedInstance("mine", "Running", {MANAGED_KEY: "true"}, {"eth0": lab_nic, "eth1": {"type": "nic", "network": "lab"}},
+                            ("lxctool",), expanded_devices={"root": ROOT, "eth0": lab_nic,
+                                                            "eth1": {"type": "nic", "network": "lab"}})
+    other = ObservedInstance("other", "Running", {MANAGED_KEY: "true"}, {}, ("lxctool",),
+                             expanded_devices={"root": ROOT, "eth0": ETH0})
+    obs = Observed(instances={"mine": mine, "other": other}, profiles={"lxctool": BASE},
+                   networks={"lab": {"config": {MANAGED_KEY: "true"}}})
+    with pytest.raises(NeedsForce) as exc:
+        plan_network_delete(obs, "lab")
+    assert exc.value.errors == ["NAME: lab is used by mine; nothing changed; delete or move them, or add --force "
+                                "to detach them (their NICs on lab are removed)"]
+    ops = plan_network_delete(obs, "lab", force=True)
+    assert kinds(ops) == ["detach-nic mine", "delete-network lab"] and ops[1].after == ("mine",)
+    # eth0 the base profile also gives (on lxctool0): masked, so it does not fall back onto lxctool0
+    assert ops[0].payload == {"eth0": {"type": "none"}} and ops[0].detail["nics"] == ["eth0", "eth1"]
+    unused = Observed(networks={"br9": {"config": {}}})
+    with pytest.raises(NeedsForce) as exc:
+        plan_network_delete(unused, "br9")
+    assert exc.value.errors[0].startswith("NAME: network 'br9' was not created by lxctool")
+    assert kinds(plan_network_delete(unused, "br9", force=True)) == ["delete-network br9"]

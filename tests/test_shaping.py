@@ -130,12 +130,14 @@ def test_net_out_from_a_profile_file(lab: Lab, containers: Any, lxd: Any, tmp_pa
     try:
         run_cli("launch", name, "--network", net, "--profile", stem, check=True,
                 env={"LXCTOOL_PROFILES_DIR": str(tmp_path)})
-        prof = lxd.profile(f"lxctool-{stem}")
+        prof = lxd.profile(lxd.instance(name)["profiles"][-1])
+        assert prof["name"].startswith(f"lxctool-{stem}-")
         assert "limits.egress" not in prof["devices"].get("eth0", {})  # LXD cannot police here
         assert prof["config"][netshape.RATE_KEY] == str(LIMIT)
         assert egress_row(name)["eth0.limits.egress"]["effective"] == LIMIT
     finally:
         containers.cleanup()
         containers.names.clear()
-        if lxd.profile(f"lxctool-{stem}") is not None:
-            lxd.delete_profile(f"lxctool-{stem}")
+        for prof in lxd.profiles():
+            if prof["name"].startswith(f"lxctool-{stem}-"):
+                lxd.delete_profile(prof["name"])

@@ -99,6 +99,10 @@ BROKEN = [
     ("services.db.volumes", {"data": "relative"}, "services.db.volumes.data: 'relative' is not an absolute path"),
     ("networks.back.subnet", "10.40.1.0", "networks.back.subnet: '10.40.1.0' is not GATEWAY/PREFIX"),
     ("monitor", {"influxdb": "metrics"}, "monitor.influxdb: 'metrics' is not a service"),
+    ("services.web.placement", {"member": "m1", "spread": True},
+     "services.web.placement: give member: NAME or spread: true, not both"),
+    ("services.web.placement", {}, "services.web.placement: give member: NAME or spread: true, not neither"),
+    ("services.web.placement", {"rack": 1}, "services.web.placement.rack: unknown key; use member, spread"),
     ("services.web.provision.files", [{"path": "/x", "source": "../outside.txt"}],
      "services.web.provision.files.0.source: '../outside.txt' is outside the stack's folder"),
 ]

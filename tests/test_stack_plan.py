@@ -3,6 +3,7 @@ No daemon; the observed side is built as LXD would report what an earlier `up` c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 
 from lxctool.core.plan import Desired, Observed, ObservedInstance, OpKind, plan
 from lxctool.stacks import model as m
+from lxctool.stacks import placement
 from lxctool.stacks.desired import HostBase, build_desired, context
 from lxctool.stacks.load import load
 
@@ -109,3 +111,57 @@ def test_scaling_down_deletes_the_highest_replicas_only(tmp_path: Path) -> None:
     ops = kinds(plan(desired_of(stack_of(tmp_path, doc)), observed_from(before),
                      prune=lambda o: o.config.get(m.STACK_KEY) == "s"))
     assert ("delete", "s-web-2") in ops and ("noop", "s-web-1") in ops
+
+
+MEMBERS = [{"name": f"member{i}", "status": "Online", "clustered": True} for i in (1, 2, 3)]
+
+
+def placed(tmp_path: Path, web: dict[str, Any], db: dict[str, Any] | None = None) -> m.Stack:
+    doc = {"name": "p", "services": {"web": {"image": "busybox", "replicas": 4, "placement": web},
+                                     **({"db": {"image": "busybox", "placement": db}} if db else {})}}
+    return stack_of(tmp_path, doc)
+
+
+def test_spread_is_round_robin_by_member_name_and_member_pins(tmp_path: Path) -> None:
+    stack = placed(tmp_path, {"spread": True}, {"member": "member2"})
+    host = replace(BASE, members=("member3", "member1", "member2"))
+    desired = build_desired(stack, host, context(stack, {}), {})
+    assert {d.name: d.member for d in desired.instances} == {
+        "p-web-1": "member1", "p-web-2": "member2", "p-web-3": "member3", "p-web-4": "member1",
+        "p-db-1": "member2"}
+    ops = plan(desired, Observed(images=FP))
+    assert next(op for op in ops if op.target == "p-db-1").detail["member"] == "member2"
+
+
+def test_a_replica_on_the_wrong_member_is_recreated_the_right_one_is_noop(tmp_path: Path) -> None:
+    stack = placed(tmp_path, {"spread": True}, {"member": "member2"})
+    desired = build_desired(stack, replace(BASE, members=("member1", "member2", "member3")), context(stack, {}), {})
+    observed = observed_from(desired)
+    where = {d.name: d.member for d in desired.instances}
+    where["p-db-1"] = "member3"
+    observed = replace(observed, instances={n: replace(o, location=where[n]) for n, o in observed.instances.items()})
+    ops = [op for op in plan(desired, observed) if op.kind != OpKind.NOOP]
+    assert kinds(ops)[0] == ("recreate", "p-db-1") and ops[0].reason == "member changed (member3 -> member2)"
+    assert {t for _, t in kinds(ops)} == {"p-db-1"}
+
+
+def test_placement_needs_a_cluster_and_an_online_member(tmp_path: Path) -> None:
+    stack = placed(tmp_path, {"spread": True}, {"member": "member9"})
+    assert placement.check(stack, MEMBERS, "remote x") == [
+        "services.db.placement.member: no cluster member 'member9'; online members: member1, member2, member3"]
+    offline = [{**MEMBERS[0], "status": "Offline"}, *MEMBERS[1:]]
+    stack = placed(tmp_path, {"spread": True}, {"member": "member1"})
+    assert placement.check(stack, offline, "remote x") == [
+        "services.db.placement.member: member member1 is Offline; online members: member2, member3"]
+    lone = [{"name": "h", "status": "Online", "clustered": False}]
+    assert placement.check(stack, lone, "/var/lib/lxd/unix.socket") == [
+        f"services.{s}.placement: the LXD server (/var/lib/lxd/unix.socket) is not a cluster; drop placement: "
+        "(it places replicas on cluster members)" for s in ("web", "db")]
+
+
+def test_stack_networks_and_volumes_are_refused_on_a_cluster(tmp_path: Path) -> None:
+    doc = {"name": "p", "networks": {"back": {"subnet": "10.41.0.1/24"}},
+           "services": {"db": {"image": "busybox", "placement": {"member": "member1"},
+                               "networks": {"back": {}}, "volumes": {"data": "/data"}}}}
+    errors = placement.check(stack_of(tmp_path, doc), MEMBERS, "remote x")
+    assert [e.split(":")[0] for e in errors] == ["networks.back", "services.db.volumes"]

@@ -51,8 +51,15 @@ def _ensure_network(ctx: Any, op: Op) -> None:
 
 def _ensure_profile(ctx: Any, op: Op) -> None:
     prof = op.payload
-    ctx.lxd.put_profile(prof.name, dict(prof.config), {d: dict(v) for d, v in prof.devices.items()},
-                        prof.description)
+    try:
+        ctx.lxd.put_profile(prof.name, dict(prof.config), {d: dict(v) for d, v in prof.devices.items()},
+                            prof.description)
+    except ApiError as exc:
+        # parallel launches of one new profile file all create it: one wins, the others find the
+        # same content there (a file profile's name is its content hash), which is what they wanted
+        have = ctx.lxd.profile(prof.name) if op.reason == MISSING else None
+        if have is None or not prof.matches(have):
+            raise LxdError(f"LXD refused profile {prof.name}: {exc.lxd_message}") from None
 
 
 def _ensure_volume(ctx: Any, op: Op) -> None:
@@ -138,7 +145,15 @@ def _delete(ctx: Any, op: Op) -> str:
 
 def _delete_network(ctx: Any, op: Op) -> None:
     ctx.lxd.delete_network(op.target)
-    firewall.remove_isolation(op.target)
+    if ctx.lxd.is_local:  # never touch this machine's rules for a remote's bridge of the same name
+        firewall.remove_isolation(op.target)
+
+
+def _detach_nic(ctx: Any, op: Op) -> None:
+    """Remove the container's NICs on a network (payload: its local devices without them)."""
+    lxd = ctx.lxd
+    lxd.put_instance(op.target, lxd.require_instance(op.target), dict(op.payload))
+    progress(f"detached {op.target} from {op.detail['network']}: removed its NIC {', '.join(op.detail['nics'])}")
 
 
 def _delete_profile(ctx: Any, op: Op) -> None:
@@ -171,5 +186,5 @@ HANDLERS: dict[OpKind, Callable[[Any, Op], Any]] = {
     OpKind.CREATE: _create, OpKind.UPDATE_LIVE: _update_live, OpKind.RECREATE: _recreate,
     OpKind.START: _start, OpKind.STOP: _state("stop"), OpKind.RESTART: _state("restart"),
     OpKind.DELETE: _delete, OpKind.DELETE_NETWORK: _delete_network, OpKind.DELETE_PROFILE: _delete_profile,
-    OpKind.NOOP: _noop, OpKind.WAIT_IPV4: _wait_ipv4,
+    OpKind.NOOP: _noop, OpKind.WAIT_IPV4: _wait_ipv4, OpKind.DETACH_NIC: _detach_nic,
 }

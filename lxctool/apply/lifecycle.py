@@ -12,7 +12,9 @@ from lxctool.core import units
 from lxctool.core.desired import desired_limits
 from lxctool.core.errors import NotFound, PreflightError
 from lxctool.core.names import MANAGED_KEY
-from lxctool.core.plan import Desired, DesiredNetwork, Observed, ObservedInstance, Op, OpKind, plan, plan_state
+from lxctool.core.ownership import refuse_foreign
+from lxctool.core.plan import (Desired, DesiredNetwork, Observed, ObservedInstance, Op, OpKind, plan,
+                               plan_network_delete, plan_state)
 from lxctool.core.spec import Limits
 from lxctool.host.caps import HostCapabilities
 from lxctool.lxd.client import Lxd, ipv4_addresses
@@ -66,7 +68,8 @@ def observe_named(lxd: Lxd, names: list[str], caps: Any = None, limits: Limits |
 
 
 def plan_change_state(lxd: Lxd, names: list[str], action: str, force: bool = False) -> list[Op]:
-    """Ops that start / stop / restart each container; unknown names are refused before any change."""
+    """Ops that start / stop / restart each container; unknown names, and containers lxctool did
+    not create (unless force), are refused before any change."""
     return plan_state(observe_named(lxd, names), names, action, force)
 
 
@@ -82,12 +85,8 @@ def change_state(lxd: Lxd, ops: list[Op]) -> list[dict[str, Any]]:
 def plan_delete(lxd: Lxd, names: list[str], force: bool = False) -> list[Op]:
     """Delete ops; refuse containers lxctool did not create unless force (all checked first)."""
     observed = observe_named(lxd, names)
-    foreign = [n for n in names if not observed.instances[n].managed]
-    if foreign and not force:
-        raise PreflightError(f"NAME: {', '.join(foreign)} was not created by lxctool; "
-                             "add --force to delete it anyway")
     wanted = set(names)
-    by_name = {op.target: op for op in plan(Desired(), observed, prune=lambda o: o.name in wanted)}
+    by_name = {op.target: op for op in plan(Desired(), observed, prune=lambda o: o.name in wanted, force=force)}
     return [replace(by_name[n], reason="") for n in dict.fromkeys(names)]  # asked for by name
 
 
@@ -101,17 +100,41 @@ def delete(lxd: Lxd, ops: list[Op]) -> list[str]:
     return done
 
 
-def prepare_limits(lxd: Lxd, name: str, new: Limits, caps: HostCapabilities) -> tuple[ObservedInstance, list[Op]]:
-    """Validate a live limits change; return (the container as observed, ops: update-live or noop)."""
+def prepare_limits(lxd: Lxd, name: str, new: Limits, caps: HostCapabilities,
+                   force: bool = False) -> tuple[ObservedInstance, list[Op]]:
+    """Validate a live limits change; return (the container as observed, ops: update-live or noop).
+
+    A container lxctool did not create is refused unless force, also when nothing would change."""
     observed = observe_named(lxd, [name], caps, new)
     current = observed.instances[name]
-    return current, plan(Desired(instances=(desired_limits(current, new, observed),)), observed)
+    # checked on the change asked, not only on the ops: a noop is refused too (allowed or not must
+    # not depend on the values the container has now)
+    refuse_foreign([Op(OpKind.UPDATE_LIVE, name)], observed, force)
+    return current, plan(Desired(instances=(desired_limits(current, new, observed),)), observed, force=force)
 
 
 def plan_network(lxd: Lxd, name: str, config: dict[str, str], description: str) -> list[Op]:
     """Ops that create bridge `name` with its isolation rule (validated by the caller)."""
     observed = observe(lxd, None, Want(networks=(name,)))
     return plan(Desired(networks=(DesiredNetwork(name, config, description),)), observed)
+
+
+def plan_delete_network(lxd: Lxd, name: str, force: bool = False) -> list[Op]:
+    """Ops that detach the containers on network `name` (removing their NICs on it) and delete it.
+
+    Refused before any change while a profile uses it; without force also while containers use it
+    or when it, or a container on it, was not created by lxctool.
+    """
+    from lxctool.net.network import users
+
+    insts, profs = users(lxd, name)  # NotFound when there is no such network
+    if profs:
+        raise PreflightError(f"NAME: {name} is used by profile(s) {', '.join(profs)}; nothing changed; "
+                             "remove it from the profile first")
+    observed = observe(lxd, None, Want(instances=tuple(insts), networks=(name,)))
+    names = {p for o in observed.instances.values() for p in o.profiles}
+    profiles = {p: rec for p in sorted(names) if (rec := lxd.profile(p)) is not None}
+    return plan_network_delete(replace(observed, profiles=profiles), name, force)
 
 
 def require_running(lxd: Lxd, name: str) -> dict[str, Any]:

@@ -51,7 +51,8 @@ def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
               help="Image alias (a recipe name from images/). Env: LXCTOOL_IMAGE.")
 @limit_options
 @click.option("--profile", "profiles", multiple=True, metavar="P", callback=profile_ref(),
-              help="A limit profile: a file profiles/P.yaml (kept in step as LXD profile lxctool-P), "
+              help="A limit profile: a file profiles/P.yaml or a path (made into LXD profile lxctool-P-HASH, "
+                   "named by its content), "
                    "else an existing LXD profile. Repeatable; options override it.")
 @click.option("--network", "networks", multiple=True, envvar="LXCTOOL_NETWORK", metavar="NET", callback=NETWORK,
               help="Managed bridge for eth0 (default lxctool0); repeat for eth1, eth2... Env: LXCTOOL_NETWORK.")
@@ -221,10 +222,11 @@ def info(app: App, name: str, fmt: str) -> None:
 @click.command()
 @click.argument("name", callback=CONTAINER)
 @limit_options
+@click.option("--force", is_flag=True, help="Also change a container lxctool did not create.")
 @click.option("--dry-run", is_flag=True, help="Print the change and make none.")
 @format_option
 @pass_app
-def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
+def limits(app: App, name: str, force: bool, dry_run: bool, fmt: str, **kw: Any) -> None:
     """Show NAME's limits, or change them live and show before and after.
 
     \b
@@ -246,14 +248,14 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
     if new.is_empty():
         emit(_limits_table(gather(app.lxd, name), fmt))
         return
-    from lxctool.core.spec import option_label
-    from lxctool.observe.headroom import below_current_use
+    from lxctool.core.spec import option_label  # lazy: not paid by --help
+    from lxctool.observe.headroom import below_current_use  # lazy: not paid by --help
 
     inst = app.lxd.require_instance(name)
     errors = below_current_use(inst, app.lxd.instance_state(name), new, option_label)
     if errors:  # floors and current use: refused before LXD sees the change
         raise SpecError(errors)
-    _, ops = prepare_limits(app.lxd, name, new, app.caps)
+    _, ops = prepare_limits(app.lxd, name, new, app.caps, force)
     unchanged = all(op.kind == OpKind.NOOP for op in ops)
     if dry_run and (fmt == "json" or not unchanged):
         emit_ops(ops, fmt)
@@ -280,7 +282,8 @@ def limits(app: App, name: str, dry_run: bool, fmt: str, **kw: Any) -> None:
 def _state_command(action: str, doc: str) -> click.Command:
     @click.command(name=action, help=doc)
     @click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=CONTAINER)
-    @click.option("--force", is_flag=True, help="Do not wait for a clean shutdown.")
+    @click.option("--force", is_flag=True, help="Also act on containers lxctool did not create; "
+                  "stop/restart: do not wait for a clean shutdown.")
     @click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
     @format_option
     @pass_app
@@ -345,6 +348,7 @@ def register(group: click.Group) -> None:
     """Add these commands to the lxctool group."""
     for cmd in (launch, list_cmd, info, limits, delete, exec):
         group.add_command(cmd)
-    group.add_command(_state_command("start", "Start stopped containers."))
-    group.add_command(_state_command("stop", "Stop running containers (cleanly; --force kills)."))
-    group.add_command(_state_command("restart", "Restart containers."))
+    group.add_command(_state_command("start", "Start stopped containers (only those lxctool created, unless --force)."))
+    group.add_command(_state_command("stop", "Stop running containers cleanly (--force kills, and also stops "
+                                             "containers lxctool did not create)."))
+    group.add_command(_state_command("restart", "Restart containers (only those lxctool created, unless --force)."))

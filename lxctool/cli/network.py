@@ -111,14 +111,23 @@ def show(app: App, name: str, fmt: str) -> None:
 
 @network.command()
 @click.argument("name", callback=NETWORK)
-@click.option("--force", is_flag=True, help="Detach the containers that use it first (and say so).")
+@click.option("--force", is_flag=True, help="Also delete a network lxctool did not create; detach the "
+              "containers that use it first by removing their NIC on it (and say so).")
+@click.option("--dry-run", is_flag=True, help="Print the operations and change nothing.")
+@format_option
 @pass_app
-def delete(app: App, name: str, force: bool) -> None:
-    """Delete network NAME; refuses while containers use it unless --force."""
-    from lxctool.net.network import delete as do_delete  # lazy: 40-90 ms, not paid by --help
+def delete(app: App, name: str, force: bool, dry_run: bool, fmt: str) -> None:
+    """Delete network NAME (only one lxctool created, unless --force); refuses while containers use it
+    unless --force, which removes their NIC on it (never moves it onto another network)."""
+    from lxctool.apply.executor import apply  # lazy: 40-90 ms, not paid by --help
+    from lxctool.apply.lifecycle import plan_delete_network  # lazy: 40-90 ms, not paid by --help
+    from lxctool.cli.instances import emit_ops
 
-    for inst in do_delete(app.lxd, name, force):
-        progress(f"detached {inst} from {name}")
+    ops = plan_delete_network(app.lxd, name, force)
+    if dry_run:
+        emit_ops(ops, fmt)
+        return
+    apply(app.lxd, ops)
     progress(f"deleted network {name}")
 
 

@@ -12,8 +12,8 @@ from lxctool.core import units
 from lxctool.core.errors import PreflightError, SpecError
 from lxctool.core.names import BASE_PROFILE, MANAGED_KEY, SETUP_HINT
 from lxctool.core.nics import Attachment, check_address, nic_devices
-from lxctool.core.plan import (HASH_KEY, IGNORED_PREFIXES, Desired, DesiredInstance, DesiredProfile,
-                               Observed, ObservedInstance)
+from lxctool.core.model import DesiredProfile, file_profile
+from lxctool.core.plan import HASH_KEY, IGNORED_PREFIXES, Desired, DesiredInstance, Observed, ObservedInstance
 from lxctool.core.spec import LaunchSpec, Limits, check_limits_for_host, check_name, option_label
 
 QUOTA_DRIVERS = {"btrfs", "zfs", "lvm", "ceph"}  # LXD storage drivers that enforce a root disk size
@@ -124,9 +124,9 @@ def desired_launch(spec: LaunchSpec, observed: Observed, *, allow_existing: bool
                 continue
             config, dev_keys = _lxd_keys(pfile.limits, "", observed)  # net-out shaped on the host
             desc = f"lxctool profile from {pfile.filename}: {pfile.description}".strip()
-            prof = DesiredProfile(pfile.lxd_name, config, with_device_limits(expanded, dev_keys), desc)
+            prof = file_profile(pfile.stem, config, with_device_limits(expanded, dev_keys), desc)
             profiles.append(prof)
-            profile_names.append(pfile.lxd_name)
+            profile_names.append(prof.name)
             effective = effective.merged(pfile.limits)
             expanded.update({k: dict(v) for k, v in prof.devices.items()})
         elif pname in observed.profiles:

@@ -30,6 +30,14 @@ class PreflightError(LxctoolError):
     exit_code = 2
 
 
+class NeedsForce(PreflightError):
+    """Refused without --force: objects lxctool did not create, a network in use (one line each)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
 class NotFound(PreflightError):
     """A named container, image, network or profile does not exist."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
 
-from lxctool.core.names import MANAGED_KEY
+from lxctool.core.names import FILE_PROFILE_PREFIX, MANAGED_KEY
 
 HASH_KEY = "user.lxctool.hash"   # the desired config's hash, written at create and update-live
 LIVE_PREFIXES = ("limits.", "user.", "environment.")
@@ -40,6 +40,7 @@ class OpKind(str, Enum):
     DELETE = "delete"
     DELETE_NETWORK = "delete-network"
     DELETE_PROFILE = "delete-profile"
+    DETACH_NIC = "detach-nic"          # remove a container's NICs on a network (network delete --force)
     NOOP = "noop"
     WAIT_IPV4 = "wait-ipv4"
 
@@ -103,6 +104,9 @@ class DesiredInstance:
     wait_ipv4: bool = False          # wait for an IPv4 (and the image's readiness check) after start
     ipv4: str | None = None          # the fixed address to wait for
     timeout: float = 60.0
+    # the cluster member it must run on (None: wherever LXD puts it); compared with the observed
+    # location, not hashed: moving a container is a recreate, not a config change
+    member: str | None = None
 
     def config_hash(self) -> str:
         """Hash of what defines the container, stored in user.lxctool.hash."""
@@ -136,6 +140,40 @@ class DesiredProfile:
     devices: Mapping[str, Mapping[str, str]]
     description: str = ""
 
+    def content_hash(self) -> str:
+        """Short hash of everything the profile gives its containers (config, devices, description)."""
+        data = {"config": dict(self.config), "devices": {d: dict(v) for d, v in self.devices.items()},
+                "description": self.description}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+    @property
+    def content_named(self) -> bool:
+        """Whether its name ends in its content hash (a profile made from a file: never rewritten)."""
+        return self.name.endswith("-" + self.content_hash())
+
+    def matches(self, rec: Mapping[str, Any]) -> bool:
+        """Whether an LXD profile record has exactly this content."""
+        return (dict(rec.get("config") or {}) == dict(self.config)
+                and (rec.get("devices") or {}) == {d: dict(v) for d, v in self.devices.items()}
+                and (rec.get("description") or "") == self.description)
+
+
+def file_profile(stem: str, config: Mapping[str, str], devices: Mapping[str, Mapping[str, str]],
+                 description: str) -> DesiredProfile:
+    """The LXD profile made from limit profile file STEM.yaml, named lxctool-STEM-<content hash>.
+
+    Named by content, not by file name alone: /a/small.yaml and /b/small.yaml with other limits
+    become two profiles, so a launch never changes the limits of containers that used the other
+    file, and launches of one file share one profile (creating it twice is creating the same thing).
+    """
+    body = DesiredProfile("", config, devices, description)
+    return DesiredProfile(f"{file_profile_prefix(stem)}{body.content_hash()}", config, devices, description)
+
+
+def file_profile_prefix(stem: str) -> str:
+    """The name every LXD profile made from a file STEM.yaml starts with."""
+    return f"{FILE_PROFILE_PREFIX}{stem}-"
+
 
 @dataclass(frozen=True)
 class DesiredVolume:
@@ -168,13 +206,15 @@ class ObservedInstance:
     profiles: tuple[str, ...] = ()
     expanded_config: Mapping[str, str] = field(default_factory=dict)
     expanded_devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    location: str = ""               # cluster member it runs on ("" or "none" off a cluster)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> "ObservedInstance":
         """From an LXD instance record."""
         return cls(rec["name"], rec.get("status", ""), dict(rec.get("config") or {}),
                    dict(rec.get("devices") or {}), tuple(rec.get("profiles") or ()),
-                   dict(rec.get("expanded_config") or {}), dict(rec.get("expanded_devices") or {}))
+                   dict(rec.get("expanded_config") or {}), dict(rec.get("expanded_devices") or {}),
+                   str(rec.get("location") or ""))
 
     @property
     def running(self) -> bool:
@@ -204,9 +244,9 @@ class HostFacts:
 
 @dataclass(frozen=True)
 class ProfileFile:
-    """A limit profile file, read: its LXD profile name, limits (None when invalid) and problems."""
+    """A limit profile file, read: its stem (STEM.yaml), limits (None when invalid) and problems."""
 
-    lxd_name: str
+    stem: str
     filename: str
     limits: Any = None
     description: str = ""

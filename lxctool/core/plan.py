@@ -14,10 +14,12 @@ from lxctool.core.model import (HASH_KEY, IGNORED_PREFIXES, LIVE_KEYS, LIVE_PREF
                                 DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume, HostFacts,
                                 Observed, ObservedInstance, Op, OpKind, ProfileFile, clean_config, kind_name)
 from lxctool.core.names import ISOLATED_KEY
+from lxctool.core.errors import NeedsForce, PreflightError
+from lxctool.core.ownership import foreign_lines, refuse_foreign
 
 __all__ = ["HASH_KEY", "IGNORED_PREFIXES", "MISSING", "Desired", "DesiredInstance", "DesiredNetwork",
            "DesiredProfile", "DesiredVolume", "HostFacts", "Observed", "ObservedInstance", "Op", "OpKind",
-           "ProfileFile", "kind_name", "instance_changes", "plan", "plan_state"]
+           "ProfileFile", "kind_name", "instance_changes", "plan", "plan_network_delete", "plan_state"]
 
 
 # -- instances --------------------------------------------------------------------------------
@@ -89,8 +91,14 @@ def _plan_instance(d: DesiredInstance, observed: Observed, pre: list[Op]) -> lis
     if o is None:
         create = Op(OpKind.CREATE, d.name, _create_detail(d), after=deps, payload=d)
         return [create] + ([Op(OpKind.START, d.name), *after_start] if d.running else [])
-    reason, config, devices = ("", {}, {}) if o.config.get(HASH_KEY) == d.config_hash() and \
-        observed.images.get(d.image) in (None, o.base_image) else instance_changes(d, o, observed.images)
+    config: dict[str, str]
+    devices: dict[str, dict[str, str]]
+    if d.member and o.location not in ("", "none", d.member):  # on the wrong cluster member
+        reason, config, devices = f"member changed ({o.location} -> {d.member})", {}, {}
+    elif o.config.get(HASH_KEY) == d.config_hash() and observed.images.get(d.image) in (None, o.base_image):
+        reason, config, devices = "", {}, {}
+    else:
+        reason, config, devices = instance_changes(d, o, observed.images)
     ops: list[Op] = []
     if reason:
         ops.append(Op(OpKind.RECREATE, d.name, _create_detail(d), reason=reason, after=deps, payload=d))
@@ -108,7 +116,8 @@ def _plan_instance(d: DesiredInstance, observed: Observed, pre: list[Op]) -> lis
 
 def _create_detail(d: DesiredInstance) -> dict[str, Any]:
     limits = {k: v for k, v in d.config.items() if k.startswith("limits.")}
-    return {"image": d.image, "profiles": ",".join(d.profiles), **limits}
+    placed = {"member": d.member} if d.member else {}
+    return {"image": d.image, "profiles": ",".join(d.profiles), **limits, **placed}
 
 
 # -- networks, profiles, volumes ----------------------------------------------------------------
@@ -128,10 +137,12 @@ def _plan_network(n: DesiredNetwork, observed: Observed) -> list[Op]:
 
 def _plan_profile(p: DesiredProfile, observed: Observed) -> list[Op]:
     have = observed.profiles.get(p.name)
-    if have is not None and dict(have.get("config") or {}) == dict(p.config) and \
-            (have.get("devices") or {}) == {d: dict(v) for d, v in p.devices.items()} and \
-            (have.get("description") or "") == p.description:
+    if have is not None and p.matches(have):
         return []
+    if have is not None and p.content_named:  # edited by hand: rewriting it would change its users' limits
+        raise PreflightError(f"--profile: LXD profile {p.name} no longer has the content its name stands for "
+                             "(changed outside lxctool); nothing changed; lxctool does not rewrite it under "
+                             f"the containers using it: `lxc profile delete {p.name}` once none does")
     return [Op(OpKind.ENSURE_PROFILE, p.name, reason=MISSING if have is None else "differs", payload=p)]
 
 
@@ -150,12 +161,13 @@ def _uses_hook(config: Mapping[str, str], hook_path: str) -> bool:
 def plan(desired: Desired, observed: Observed, *,
          prune: Callable[[ObservedInstance], bool] | None = None,
          prune_networks: Callable[[Mapping[str, Any]], bool] | None = None,
-         prune_profiles: Callable[[Mapping[str, Any]], bool] | None = None) -> list[Op]:
+         prune_profiles: Callable[[Mapping[str, Any]], bool] | None = None, force: bool = False) -> list[Op]:
     """The ops that take observed to desired, in an order that works one by one.
 
     Missing -> create (+start, +wait-ipv4); same hash -> noop (start when stopped); only live
     keys differ -> update-live; anything else -> recreate with the reason; not desired and
     prune(observed) -> delete. Ops carry `after` (targets first) for the parallel executor.
+    An op that changes an object lxctool did not create is refused unless force (core/ownership.py).
     """
     pre: list[Op] = []
     if not observed.hook_installed and (
@@ -195,11 +207,15 @@ def plan(desired: Desired, observed: Observed, *,
         keep = {n.name for n in desired.networks}
         ops += [Op(OpKind.DELETE_NETWORK, name, reason="not desired", after=gone)
                 for name, rec in sorted(observed.networks.items()) if name not in keep and prune_networks(rec)]
-    return ops
+    return refuse_foreign(ops, observed, force)
 
 
 def plan_state(observed: Observed, names: list[str], action: str, force: bool = False) -> list[Op]:
-    """start / stop / restart each named container (already in that state: a noop saying so)."""
+    """start / stop / restart each named container (already in that state: a noop saying so).
+
+    force: stop/restart without waiting for a clean shutdown, and act on containers lxctool did
+    not create (without it those are refused, also when they are already in the asked state).
+    """
     ops = []
     detail = {"force": True} if force else {}
     for name in names:
@@ -210,4 +226,39 @@ def plan_state(observed: Observed, names: list[str], action: str, force: bool = 
             ops.append(Op(OpKind.START, name))
         else:
             ops.append(Op(OpKind(action), name, detail))
+    # a noop is refused too: whether a command is allowed must not depend on the container's state
+    refuse_foreign([Op(OpKind(action), name) for name in names], observed, force)
+    return ops
+
+
+def _nics_on(o: ObservedInstance, network: str) -> list[str]:
+    return sorted(d for d, dev in o.expanded_devices.items() if dev.get("type") == "nic" and dev.get("network") == network)
+
+
+def plan_network_delete(observed: Observed, name: str, force: bool = False) -> list[Op]:
+    """Detach each container on network `name` (remove its NICs there), then delete the network.
+
+    Without force: refused when the network or a container on it is not lxctool's, or while a
+    container uses it. A NIC a profile gives is masked with a `none` device of the same name, so
+    the container loses it rather than falling back to the profile's NIC on another network.
+    """
+    users = sorted(n for n, o in observed.instances.items() if _nics_on(o, name))
+    ops: list[Op] = []
+    for user in users:
+        o = observed.instances[user]
+        nics = _nics_on(o, name)
+        devices = {d: dict(v) for d, v in o.devices.items() if d not in nics}
+        for d in nics:
+            if any(d in ((observed.profiles.get(p) or {}).get("devices") or {}) or p not in observed.profiles
+                   for p in o.profiles):
+                devices[d] = {"type": "none"}
+        ops.append(Op(OpKind.DETACH_NIC, user, {"network": name, "nics": nics}, payload=devices))
+    ops.append(Op(OpKind.DELETE_NETWORK, name, after=tuple(users)))
+    if not force:
+        lines = foreign_lines(ops, observed)
+        if users:
+            lines.append(f"NAME: {name} is used by {', '.join(users)}; nothing changed; delete or move them, "
+                         f"or add --force to detach them (their NICs on {name} are removed)")
+        if lines:
+            raise NeedsForce(lines)
     return ops

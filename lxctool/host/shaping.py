@@ -3,18 +3,22 @@
 Traffic leaving a container enters the host at its veth's ingress; a u32 match-all filter
 redirects it to an IFB device whose tbf qdisc holds the rate. The veth is renamed at every
 start (also a reboot from inside), so an LXC start-host hook (raw.lxc) runs
-`python -m lxctool.host.shaping hook RATE` at each start: it finds the new veth from the
-container's network namespace (LXC_PID) and applies the shaping again. The desired rate is
-kept in the user.lxctool.net-out config key so it can always be derived again.
+/var/lib/lxctool/hooks/net-out RATE at each start: it finds the new veth from the container's
+network namespace (LXC_PID) and applies the same shaping again. The hook runs as root at every
+start of every container that uses it, so it is self-contained: a POSIX sh script needing only
+what a Debian host always has (sh, ip, tc, nsenter, sha1sum), never an lxctool install or venv
+(a temporary clone's venv may be gone tomorrow). The desired rate is kept in the
+user.lxctool.net-out config key so it can always be derived again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import sys
-import time
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +31,7 @@ from lxctool.lxd.views import Instance
 RATE_KEY = HOST_EGRESS_KEY
 HOOK_PATH = Path(os.environ.get("LXCTOOL_HOOK_DIR", "/var/lib/lxctool/hooks")) / "net-out"
 HOOK_LINE = "lxc.hook.start-host"
-LOG = "/var/log/lxctool-netshape.log"
+LOG = "/var/log/lxctool-netshape.log"  # where the hook says what it did
 
 
 def ifb_name(lxc: str) -> str:
@@ -39,54 +43,102 @@ def _run(*argv: str, check: bool = True) -> run.Completed:
     return run.run(argv, check=check)
 
 
+# The hook: what apply() below does, in sh. ifb_name() is `lxifb` + sha1(LXC_NAME)[:10] in both.
+HOOK_SCRIPT = r"""#!/bin/sh
+# written by lxctool: re-applies host-side egress shaping (net-out) at each container start.
+# Self-contained on purpose: sh, ip, tc, nsenter and sha1sum only. It never fails the start:
+# at worst the container runs unshaped, and the log says why. `lxctool doctor` checks this file.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+rate=$1
+lxc=$LXC_NAME
+say() { echo "$(date +%Y-%m-%dT%H:%M:%S) $lxc: $*"; }
+shape() {
+    case "$rate" in ''|*[!0-9]*|0) say "bad rate '$rate'; egress left unshaped"; return 0;; esac
+    case "$LXC_PID" in ''|*[!0-9]*) say "no LXC_PID; egress left unshaped"; return 0;; esac
+    peer=$(nsenter --net=/proc/$LXC_PID/ns/net ip -o link show dev eth0 |
+           sed -n 's/^[0-9]*: [^@:]*@if\([0-9]*\):.*/\1/p')
+    veth=
+    for dev in /sys/class/net/*; do
+        [ "$(cat "$dev/ifindex" 2>/dev/null)" = "$peer" ] && veth=${dev##*/}
+    done
+    if [ -z "$peer" ] || [ -z "$veth" ]; then
+        say "no eth0 veth found for pid $LXC_PID; egress left unshaped"; return 0
+    fi
+    ifb=lxifb$(printf '%s' "$lxc" | sha1sum | cut -c1-10)
+    burst=$((rate / 8 / 100))
+    [ "$burst" -lt 3000 ] && burst=3000
+    [ -e "/sys/class/net/$ifb" ] || ip link add "$ifb" type ifb || return 0
+    ip link set dev "$ifb" alias "lxctool net-out $lxc" &&
+    ip link set dev "$ifb" txqueuelen 1000 up &&
+    tc qdisc replace dev "$ifb" root tbf rate "${rate}bit" burst "$burst" latency 50ms || return 0
+    tc qdisc del dev "$veth" ingress 2>/dev/null
+    tc qdisc add dev "$veth" handle ffff: ingress &&
+    tc filter add dev "$veth" parent ffff: protocol all prio 10 u32 match u32 0 0 \
+        action mirred egress redirect dev "$ifb" || return 0
+    say "egress $rate bit/s via $veth -> $ifb"
+}
+shape >>/var/log/lxctool-netshape.log 2>&1
+exit 0
+"""
+
+
 def hook_script() -> str:
-    """The start-host hook: it never fails the start (a missing lxctool only loses the shaping)."""
-    return ("#!/bin/sh\n# written by lxctool: re-applies host-side egress shaping at each container start\n"
-            f"PY={sys.executable}\n"
-            f'[ -x "$PY" ] && "$PY" -m lxctool.host.shaping hook "$@" >>{LOG} 2>&1\nexit 0\n')
+    """The start-host hook's text (the same for every lxctool install of this version)."""
+    return HOOK_SCRIPT
+
+
+def hook_problem(path: Path | None = None) -> str | None:
+    """What is wrong with the installed hook (None when intact): missing, other text, mode or owner."""
+    path = path or HOOK_PATH
+    try:
+        st = path.lstat()
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read {path} ({exc.__class__.__name__})" if path.exists() else f"{path} is missing"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if text != HOOK_SCRIPT:
+        return f"{path} differs from the hook this lxctool writes (changed by hand, or by another version)"
+    if st.st_uid != 0 or stat.S_IMODE(st.st_mode) != 0o755:
+        return f"{path} has mode {stat.S_IMODE(st.st_mode):o} owner uid {st.st_uid}; want 755 root"
+    return None
 
 
 def hook_current() -> bool:
-    """Whether the hook script is installed where raw.lxc points, with today's text (reads only)."""
-    try:
-        return HOOK_PATH.read_text() == hook_script()
-    except OSError:
-        return False
+    """Whether the hook script is installed where raw.lxc points, intact (reads only)."""
+    return hook_problem() is None
 
 
 def ensure_hook_script() -> str:
     """Write the hook script where raw.lxc points (unchanged when already right); return its path.
 
-    Only the executor's install-hook op calls this: planning never writes (a dry run stays dry).
+    Written to a temporary file in the same folder, then renamed: a container starting meanwhile
+    runs either the old hook or the new one, never half of one. Only the executor's install-hook
+    op calls this: planning never writes (a dry run stays dry).
     """
     if not hook_current():
         HOOK_PATH.parent.mkdir(parents=True, exist_ok=True)
-        tmp = HOOK_PATH.with_suffix(".tmp")
-        tmp.write_text(hook_script())
-        tmp.chmod(0o755)
-        tmp.replace(HOOK_PATH)
+        fd, tmp = tempfile.mkstemp(prefix=".net-out.", dir=HOOK_PATH.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(HOOK_SCRIPT)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o755)
+            if os.geteuid() == 0:
+                os.chown(tmp, 0, 0)
+            os.replace(tmp, HOOK_PATH)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     return str(HOOK_PATH)
 
 
 def egress_config(rate: int | None, raw_lxc: str) -> dict[str, str]:
     """Config keys that make a container's egress shaped at rate (None or 0: unshaped); writes nothing."""
     return desired.egress_config(rate, raw_lxc, str(HOOK_PATH))
-
-
-def veth_of_pid(pid: int, nic: str = "eth0") -> str | None:
-    """The host-side veth of the container NIC, found from its network namespace."""
-    proc = _run("nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link", "show", "dev", nic, check=False)
-    try:
-        peer = json.loads(proc.stdout)[0].get("link_index")
-    except (ValueError, IndexError):
-        return None
-    for dev in Path("/sys/class/net").iterdir():
-        try:
-            if int((dev / "ifindex").read_text()) == peer:
-                return dev.name
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 def apply(lxc: str, veth: str, rate: int) -> str:
@@ -173,27 +225,3 @@ def remove_orphans(lxd: Any, dry_run: bool = False) -> list[str]:
     for ifb in [] if dry_run else gone:
         _run("ip", "link", "del", ifb, check=False)
     return gone
-
-
-def hook_main(argv: list[str]) -> int:
-    """Entry of the start-host hook: `hook RATE` with LXC_NAME and LXC_PID in the environment."""
-    lxc, pid = os.environ.get("LXC_NAME", ""), os.environ.get("LXC_PID", "")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    try:
-        rate = int(argv[0])
-        veth = veth_of_pid(int(pid))
-        if veth is None:
-            print(f"{stamp} {lxc}: no eth0 veth found for pid {pid}; egress left unshaped", flush=True)
-            return 0
-        ifb = apply(lxc, veth, rate)
-        print(f"{stamp} {lxc}: egress {rate} bit/s via {veth} -> {ifb}", flush=True)
-    except Exception as exc:  # noqa: BLE001 - a hook must never stop the container from starting
-        print(f"{stamp} {lxc}: shaping failed: {exc}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "hook":
-        sys.exit(hook_main(sys.argv[2:]))
-    print("usage: python -m lxctool.host.shaping hook RATE (run by LXC as a start-host hook)", file=sys.stderr)
-    sys.exit(2)

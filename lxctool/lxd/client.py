@@ -261,12 +261,6 @@ class Lxd(ResourcesMixin):
         """DELETE the instance (must be stopped)."""
         self.call("DELETE", api_path("instances", name))
 
-    def clone(self) -> "Lxd":
-        """A new connection to the same daemon and project (this one may be mid-request)."""
-        fresh = Lxd(project=self.project, timeout=self.timeout, transport=self.transport)
-        fresh.target = self.target
-        return fresh
-
     def operations_on(self, name: str) -> list[str]:
         """Paths of LXD operations still running (or queued) on instance NAME."""
         target = api_path("instances", name)
@@ -322,6 +316,12 @@ class Lxd(ResourcesMixin):
             return fresh.instance(name) is None
         finally:
             fresh.close()
+
+    def clone(self) -> "Lxd":
+        """A new connection to the same daemon and project (this one may be mid-request)."""
+        fresh = Lxd(project=self.project, timeout=self.timeout, transport=self.transport)
+        fresh.target = self.target
+        return fresh
 
     def metrics_text(self) -> str | None:
         """The daemon's /1.0/metrics in Prometheus text, or None when it does not answer 200."""

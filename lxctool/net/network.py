@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from lxctool.core import nics
 from lxctool.host import firewall, run
 from lxctool.core.names import ISOLATED_KEY, MANAGED_KEY
-from lxctool.core.errors import NotFound, PreflightError, SpecError
+from lxctool.core.errors import NotFound, SpecError
 from lxctool.lxd.client import Lxd
 from lxctool.lxd.views import Instance, Network
 from lxctool.net.dns import dns_lookup
@@ -213,26 +213,6 @@ def users(lxd: Lxd, name: str) -> tuple[list[str], list[str]]:
     """(instances, profiles) that use the network, from its used_by list."""
     net = Network(require_network(lxd, name))
     return net.used_by_instances, net.used_by_profiles
-
-
-def delete(lxd: Lxd, name: str, force: bool = False) -> list[str]:
-    """Delete a network; with force first detach the containers using it. Returns those detached."""
-    insts, profs = users(lxd, name)
-    if profs:
-        raise PreflightError(f"NAME: {name} is used by profile(s) {', '.join(profs)}; "
-                             "remove it from the profile first")
-    if insts and not force:
-        raise PreflightError(f"NAME: {name} is used by {', '.join(insts)}; delete or move them, "
-                             "or add --force to detach them")
-    for inst_name in insts:
-        inst = lxd.require_instance(inst_name)
-        devices = {d: v for d, v in (inst.get("devices") or {}).items()
-                   if not (v.get("type") == "nic" and v.get("network") == name)}
-        lxd.put_instance(inst_name, inst, devices)
-    lxd.delete_network(name)
-    if lxd.is_local:  # never touch this machine's rules for a remote's bridge of the same name
-        firewall.remove_isolation(name)
-    return insts
 
 
 # -- list / show ----------------------------------------------------------------------------------

@@ -80,7 +80,21 @@ def run_checks(lxd: Lxd, caps: HostCapabilities) -> list[dict[str, Any]]:
     img = lxd.image_alias(IMAGE)
     rows.append(_row("default image", img is not None, f"{IMAGE} -> {img['target'][:12]}" if img
                      else f"no image {IMAGE!r}", "lxctool image build busybox"))
+    rows.append(_hook_row())
     return rows
+
+
+def _hook_row() -> dict[str, Any]:
+    """The net-out start-host hook: root runs it at every start of a shaped container, so a hook
+    that differs from what this lxctool writes is reported (not needed until --net-out is used)."""
+    from lxctool.host import shaping  # lazy: only doctor reads the hook; keeps this module light
+
+    problem = shaping.hook_problem()
+    if problem is not None and not shaping.HOOK_PATH.exists():
+        return _row("net-out hook", True, f"{shaping.HOOK_PATH} not installed yet (written by the first "
+                    "--net-out launch on this host)")
+    fix = f"see who changed it, then `rm {shaping.HOOK_PATH}`: the next `launch --net-out` writes it again"
+    return _row("net-out hook", problem is None, problem or f"{shaping.HOOK_PATH} intact (755 root)", fix)
 
 
 def _remote_rows(lxd: Lxd, caps: Any) -> list[dict[str, Any]]:

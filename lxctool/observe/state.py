@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxctool import paths
-from lxctool.core.names import BASE_PROFILE, FILE_PROFILE_PREFIX
+from lxctool.core.names import BASE_PROFILE
+from lxctool.core.model import file_profile_prefix
 from lxctool.core.errors import SpecError
 from lxctool.core.nics import Attachment
 from lxctool.core.plan import HostFacts, Observed, ObservedInstance, ProfileFile
@@ -53,11 +54,10 @@ def _read_profile_file(name: str) -> ProfileFile | None:
     path = paths.find_file("profiles", name)
     if path is None:
         return None
-    lxd_name = FILE_PROFILE_PREFIX + path.stem
     try:
-        return ProfileFile(lxd_name, path.name, load_profile_file(path), profile_description(path))
+        return ProfileFile(path.stem, path.name, load_profile_file(path), profile_description(path))
     except SpecError as exc:
-        return ProfileFile(lxd_name, path.name, errors=tuple(exc.errors))
+        return ProfileFile(path.stem, path.name, errors=tuple(exc.errors))
 
 
 def _by_name(names: list[str], one: Any, every: Any) -> dict[str, Any]:
@@ -95,8 +95,12 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
             files[name] = pfile
         else:
             lxd_names.append(name)
-    # the LXD profiles made from files too: ensure-profile only when one is missing or differs
-    profiles = _by_name(lxd_names + [f.lxd_name for f in files.values()], lxd.profile, lxd.profiles)
+    if files:  # a file's LXD profile is named by its content (lxctool-STEM-HASH): read every candidate
+        prefixes = tuple(file_profile_prefix(f.stem) for f in files.values())
+        every = lxd.profiles()
+        profiles = {p["name"]: p for p in every if p["name"] in lxd_names or p["name"].startswith(prefixes)}
+    else:
+        profiles = _by_name(lxd_names, lxd.profile, lxd.profiles)
     choices: tuple[str, ...] = ()
     if any(n not in profiles for n in lxd_names if n != BASE_PROFILE):
         on_disk = sorted(p.stem for p in paths.data_dir("profiles").glob("*.yaml"))

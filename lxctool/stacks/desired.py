@@ -1,5 +1,5 @@
 """A stack -> the planner's `Desired`: instances STACK-SERVICE-N, networks and volumes STACK-NAME,
-file profiles lxctool-P, every object labelled with user.lxctool.stack (containers also with
+file profiles lxctool-P-HASH, every object labelled with user.lxctool.stack (containers also with
 user.lxctool.service). Pure: what it needs from the host comes in a HostBase."""
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lxctool.core import limits as limitmap
-from lxctool.core.names import BASE_PROFILE, FILE_PROFILE_PREFIX, MANAGED_KEY
+from lxctool.core.model import file_profile
+from lxctool.core.names import BASE_PROFILE, MANAGED_KEY
 from lxctool.core.plan import Desired, DesiredInstance, DesiredNetwork, DesiredProfile, DesiredVolume
 from lxctool.core.spec import Limits
 from lxctool.stacks import model as m
+from lxctool.stacks import placement
 from lxctool.stacks import templates
 from lxctool.host import shaping as netshape
 from lxctool.net.network import NetworkSpec
@@ -34,7 +36,7 @@ class FileProfile:
 @dataclass(frozen=True)
 class HostBase:
     """What desired state depends on from the host: the base profile's devices, profile files,
-    the pool for volumes, whether tc police exists (net-out), and the recipes to build."""
+    the pool for volumes, whether tc police exists (net-out), the recipes to build, the members."""
 
     base_devices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     profile_files: Mapping[str, FileProfile] = field(default_factory=dict)
@@ -42,6 +44,7 @@ class HostBase:
     pool: str = "lxctool"
     tc_police: bool = False
     build: tuple[str, ...] = ()          # images to build first (recipes without an image yet)
+    members: tuple[str, ...] = ()        # online cluster members by name (read only when placement asks)
 
 
 def context(stack: m.Stack, addresses: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -68,7 +71,7 @@ def _profile_body(fp: FileProfile, base_devices: Mapping[str, Mapping[str, Any]]
     netshape.split_egress(config, dev_keys, "", lambda: tc_police)
     devices = with_device_limits({k: dict(v) for k, v in base_devices.items()}, dev_keys)
     desc = f"lxctool profile from {fp.name}.yaml: {fp.description}".strip()
-    return DesiredProfile(FILE_PROFILE_PREFIX + fp.name, config, devices, desc)
+    return file_profile(fp.name, config, devices, desc)  # named by content, as launch names it
 
 
 def with_device_limits(base: Mapping[str, Mapping[str, Any]],
@@ -136,8 +139,9 @@ def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mappi
                 "type": "proxy", "bind": "host", "listen": f"{pub.proto}:{pub.host_ip}:{pub.host_port}",
                 "connect": f"{pub.proto}:127.0.0.1:{pub.container_port}"}
         cfg = {**config, m.REPLICA_KEY: str(n)}
+        member = placement.member_for(svc, n, host.members)
         out.append(DesiredInstance(name, svc.image, cfg, devices, tuple(profiles), running=True,
-                                   wait_ipv4=True, ipv4=fixed_ip))
+                                   wait_ipv4=True, ipv4=fixed_ip, member=member))
     return out
 
 

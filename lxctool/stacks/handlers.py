@@ -80,8 +80,13 @@ def _create(ctx: Any, op: Op) -> None:
         progress(f"recreating {d.name}: {op.reason}")
         remove_instance(lxd, d.name)
     else:
-        progress(f"creating {d.name} from {d.image}")
-    lxd.create_instance(_pending(d))
+        progress(f"creating {d.name} from {d.image}" + (f" on {d.member}" if d.member else ""))
+    # the client's target is per thread (the executor gives each worker its own clone)
+    before, lxd.target = lxd.target, d.member or lxd.target
+    try:
+        lxd.create_instance(_pending(d))
+    finally:
+        lxd.target = before
     ctx.on_failure(d.name, lambda exc: remove_instance(lxd, d.name))  # never started: not kept
 
 

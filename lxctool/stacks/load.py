@@ -186,6 +186,10 @@ def _service(name: str, svc: dict[str, Any], folder: Path, errors: list[str]) ->
     provision = m.Provision(tuple(files), tuple(tuple(c) for c in prov.get("commands") or ()),
                             _pairs(prov.get("env")))
     published = [_publish(p, f"{label}.publish.{i}", errors) for i, p in enumerate(svc.get("publish") or [])]
+    place = svc.get("placement")
+    if place is not None and ("member" in place) == ("spread" in place):
+        errors.append(f"{label}.placement: give member: NAME or spread: true, not "
+                      f"{'both' if place else 'neither'}")
     return m.Service(
         name=name, image=svc["image"], replicas=int(svc.get("replicas", 1)), limits=limits,
         profiles=tuple(svc.get("profiles") or ()), networks=tuple(attachments),
@@ -195,7 +199,8 @@ def _service(name: str, svc: dict[str, Any], folder: Path, errors: list[str]) ->
         depends_on=depends,
         environment=_pairs(svc.get("environment")), healthcheck=health, provision=provision,
         publish=tuple(p for p in published if p is not None),
-        logs=tuple(svc.get("logs") or ()))
+        logs=tuple(svc.get("logs") or ()),
+        member=(place or {}).get("member"), spread=bool((place or {}).get("spread")))
 
 
 def _source(folder: Path, source: str, label: str, errors: list[str]) -> Path | None:

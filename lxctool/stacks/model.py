@@ -116,6 +116,8 @@ class Service:
     provision: Provision = field(default_factory=Provision)
     publish: tuple[Publish, ...] = ()
     logs: tuple[str, ...] = ()
+    member: str | None = None               # placement.member: every replica on this cluster member
+    spread: bool = False                    # placement.spread: replicas round-robin over online members
 
 
 @dataclass(frozen=True)

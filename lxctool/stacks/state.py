@@ -11,6 +11,7 @@ from lxctool.core.errors import PreflightError, SpecError
 from lxctool.core.names import BASE_PROFILE, SETUP_HINT
 from lxctool.core.plan import HostFacts, Observed, ObservedInstance
 from lxctool.lxd.client import Lxd, ipv4_addresses
+from lxctool.lxd.cluster import members
 from lxctool.stacks import model as m
 from lxctool.stacks.desired import FileProfile, HostBase
 from lxctool.stacks.validate import HostView, check_host
@@ -73,7 +74,10 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
     observed = Observed(instances=observed_instances, networks=nets, profiles=profiles, volumes=volumes,
                         images=images, isolation_missing=isolation_missing(lxd, nets), caps=facts,
                         hook_installed=hook_ok, hook_path=hook_path)
-    view = HostView(set(images), set(profiles), networks, instances)
+    # cluster members cost two GETs: read only when a service asks for a placement
+    cluster = members(lxd) if any(sv.member or sv.spread for sv in stack.services) else None
+    view = HostView(set(images), set(profiles), networks, instances, cluster, lxd.where)
+    online = tuple(mb["name"] for mb in cluster or () if mb["clustered"] and mb["status"] == "Online")
     files = {}
     for p in {p for s in stack.services for p in s.profiles}:
         path = paths.find_file("profiles", p)
@@ -82,7 +86,7 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
 
     build = tuple(sorted({s.image for s in stack.services if s.image not in images and find_recipe(s.image)}))
     tc_police = bool(facts.tc_police)
-    host = HostBase(base_devices, files, profiles, pool, tc_police, build)
+    host = HostBase(base_devices, files, profiles, pool, tc_police, build, online)
     foreign = sorted(i["name"] for i in instances if i["name"] in wanted and i["name"] not in records)
     if foreign:
         raise SpecError([f"services: container {n!r} exists and is not part of stack {stack.name}; "

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from lxctool.core.spec import NAME_ACCEPTED, valid_instance_name
 from lxctool.stacks import model as m
+from lxctool.stacks import placement
 from lxctool.stacks import templates
 from lxctool.net.attach import Publish, port_problem
 from lxctool.net import network as netmod
@@ -217,12 +218,14 @@ def used_variables(stack: m.Stack) -> set[str]:
 
 @dataclass
 class HostView:
-    """What the host checks need, read once: aliases, profiles, networks, instances."""
+    """What the host checks need, read once: aliases, profiles, networks, instances, members."""
 
     aliases: set[str] = field(default_factory=set)
     profiles: set[str] = field(default_factory=set)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     instances: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] | None = None  # cluster members (None: not read, no placement asked)
+    where: str = ""                               # the server, for messages
 
 
 def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files: set[str],
@@ -255,6 +258,7 @@ def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files:
             problem = port_problem(Publish(pub.host_ip, pub.host_port, pub.container_port, pub.proto))
             if problem:
                 errors.append(f"{label}.publish: {problem}")
+    errors += placement.check(stack, host.members, host.where)
     for snet in stack.networks:
         lxd_name = m.network_name(stack.name, snet.name)
         have = host.networks.get(lxd_name)
