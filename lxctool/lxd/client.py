@@ -76,12 +76,6 @@ class Lxd(ResourcesMixin):
         self.target: str | None = None  # cluster member new instances go to (None: LXD chooses)
         self._conn: http.client.HTTPConnection | None = None
 
-    def clone(self) -> "Lxd":
-        """A second connection to the same daemon, project and cluster target (one per thread)."""
-        other = Lxd(project=self.project, timeout=self.timeout, transport=self.transport)
-        other.target = self.target
-        return other
-
     @property
     def is_local(self) -> bool:
         """True when this daemon runs on this machine (its cgroups, tc and iptables are ours)."""
