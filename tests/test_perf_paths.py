@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
+from typing import Any
 
 from lxctool.apply.executor import Context
 from lxctool.apply.waits import READINESS_CONFIG_KEY, readiness_argv
@@ -31,3 +33,20 @@ def test_readiness_argv_reads_the_image_property_copied_into_the_config() -> Non
     assert readiness_argv({"config": {}}) == []
     assert readiness_argv({"config": {READINESS_CONFIG_KEY: "not json"}}) == []
     assert readiness_argv({"config": {READINESS_CONFIG_KEY: '"a string"'}}) == []
+
+
+def test_a_document_that_passed_the_schema_skips_it_next_time(tmp_path: Path, monkeypatch: Any) -> None:
+    from lxctool.stacks import load
+
+    monkeypatch.setenv("LXCTOOL_CACHE_DIR", str(tmp_path))
+    good = {"name": "s", "services": {"web": {"image": "busybox"}}}
+    bad = {"name": "s", "services": {"web": {"image": "busybox", "colour": "red"}}}
+    assert load.schema_errors(good) == []
+    assert len(list((tmp_path / "stack-schema-ok").iterdir())) == 1
+    monkeypatch.setattr(load, "_check_schema", lambda raw: ["checked again"])
+    assert load.schema_errors(good) == []           # the recorded pass: no second check
+    assert load.schema_errors(bad) == ["checked again"]  # any other document is checked
+    monkeypatch.undo()
+    monkeypatch.setenv("LXCTOOL_CACHE_DIR", str(tmp_path))
+    assert load.schema_errors(bad)[0].startswith("services.web.colour: unknown key")
+    assert len(list((tmp_path / "stack-schema-ok").iterdir())) == 1  # failures are never recorded
