@@ -174,7 +174,7 @@ def _wait_ipv4(ctx: Any, op: Op) -> dict[str, Any]:
     if configure_extra_nics(lxd, name, inst.get("devices") or {}):
         state = None  # more addresses now: read the state again
     if (inst.get("config") or {}).get(READINESS_CONFIG_KEY):
-        wait_for_readiness(lxd, name, max(timeout, READY_TIMEOUT))
+        wait_for_readiness(lxd, name, max(timeout, READY_TIMEOUT), inst)
         state = None
     return {"instance": inst, "state": state}
 

@@ -27,6 +27,9 @@ def is_managed(inst: dict[str, Any]) -> bool:
     return (inst.get("config") or {}).get(MANAGED_KEY) == "true"
 
 
+DELETE_PARALLEL = 4  # bounded: more only queues up in LXD on a small host
+
+
 def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
     """One container as a data row in the shared vocabulary (DESIGN.md)."""
     config = inst.get("expanded_config") or {}
@@ -92,7 +95,8 @@ def plan_delete(lxd: Lxd, names: list[str], force: bool = False) -> list[Op]:
 
 def delete(lxd: Lxd, ops: list[Op]) -> list[str]:
     """Apply delete ops; return the names deleted."""
-    done = [str(result) for _, result in apply(lxd, ops)]
+    # LXD stops and deletes containers concurrently: 20 at 4 at once took a third of the time here
+    done = [str(result) for _, result in apply(lxd, ops, parallel=min(DELETE_PARALLEL, len(ops)))]
     if done:
         from lxctool.host import shaping
 

@@ -7,8 +7,10 @@ Every problem is collected and reported at once, each with its path in the file
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import json
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -60,8 +62,39 @@ def _dotted(parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def _schema_cache() -> Path:
+    """Where the hashes of documents that passed the schema are kept (LXCTOOL_CACHE_DIR, for tests)."""
+    base = os.environ.get("LXCTOOL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lxctool")
+    return Path(base) / "stack-schema-ok"
+
+
+def _document_key(raw: dict[str, Any]) -> str:
+    """A hash of the document and of the schema it was checked against."""
+    digest = hashlib.sha256(SCHEMA_PATH.read_bytes())
+    digest.update(json.dumps(raw, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
 def schema_errors(raw: dict[str, Any]) -> list[str]:
     """Every schema violation as 'path: problem; what is accepted'."""
+    # a document that passed before passes again: skip jsonschema (80-400 ms to import and run),
+    # which made a no-change `up` slow; the meaning checks after this one always run
+    key = _document_key(raw)
+    mark = _schema_cache() / key
+    if mark.exists():
+        return []
+    errors = _check_schema(raw)
+    if not errors:
+        try:
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.touch()
+        except OSError:  # a read-only home: check every time, as before
+            pass
+    return errors
+
+
+def _check_schema(raw: dict[str, Any]) -> list[str]:
     # jsonschema pulls in referencing/rpds (~80 ms): loaded only when a stack file is checked
     from jsonschema import Draft202012Validator  # lazy: jsonschema costs ~80 ms; only a stack check needs it
 
