@@ -57,28 +57,39 @@ def test_environment_secrets_are_masked() -> None:
     assert env == {"API_TOKEN": "***", "APP_MODE": "***", "DB_HOST": "10.0.0.5", "DB_PASSWORD": "***"}
 
 
-def test_stack_file_errors_name_the_file(tmp_path: Path) -> None:
+def test_stack_files_are_read_by_the_stacks_loader(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
     for path, words in ((bad, "not valid YAML"), (tmp_path / "missing.yaml", "cannot read")):
         with pytest.raises(SpecError) as exc:
-            inventory.load_stack(str(path))
-        assert exc.value.errors[0].startswith("-f: ") and words in exc.value.errors[0]
-    bad.write_text("services: {}\n")
-    with pytest.raises(SpecError, match="needs `name:`"):
-        inventory.load_stack(str(bad))
+            inventory.load_stacks((str(path),))
+        assert words in exc.value.errors[0]
+    # the stacks code's own checks apply: every problem, each naming its field
+    bad.write_text("name: demo\nservices:\n  web: {image: busybox, replicas: two, nope: 1}\n")
+    with pytest.raises(SpecError) as exc:
+        inventory.load_stacks((str(bad),))
+    assert any(e.startswith("services.web.replicas") for e in exc.value.errors), exc.value.errors
+    assert any(e.startswith("services.web.nope: unknown key") for e in exc.value.errors), exc.value.errors
+    # a compose file is read the way `lxctool ps -f` reads it
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: busybox\n    deploy: {replicas: 2}\n"
+                       "    healthcheck: {test: [CMD, 'true']}\n"
+                       "networks:\n  default: {ipam: {config: [{subnet: 10.250.7.0/24}]}}\n")
+    (stack,) = inventory.load_stacks((str(compose),))
+    web = stack.service("web")
+    assert web.replicas == 2 and web.healthcheck is not None and web.healthcheck.command == ("true",)
 
 
-def _stack(tmp_path: Path, port: int) -> inventory.Stack:
+def _stack(tmp_path: Path, port: int) -> Any:
     f = tmp_path / "stack.yaml"
     f.write_text(f"""name: demo
 secrets: [DB_PASSWORD]
 services:
-  db: {{image: busybox, healthcheck: {{command: [test, -d, /]}}}}
+  db: {{image: busybox}}
   web: {{image: busybox, replicas: 2, healthcheck: {{tcp: {port}}}}}
   api: {{image: busybox, healthcheck: {{http: {{port: {port}, path: /, status: 200}}}}}}
 """)
-    return inventory.load_stack(str(f))
+    return inventory.load_stacks((str(f),))[0]
 
 
 @pytest.fixture
@@ -120,18 +131,26 @@ def test_health_per_service_from_keys_names_and_real_probes(tmp_path: Path, list
     assert (ctrs["demo-web-1"]["stack"], ctrs["demo-web-1"]["service"]) == ("demo", "web")
     assert ctrs["solo"]["stack"] is None
     ipv4 = {n: ["127.0.0.1"] for n in ctrs}
-    rows = {r["service"]: r for r in inventory.Health([stack]).services(ctrs, ipv4)}
+    health = inventory.Health([stack])
+    rows = {r["service"]: r for r in health.services(ctrs)}
+    # a sample never probes: before the worker's first round the check is only named
+    assert rows["api"]["status"] == "running" and "not probed yet" in rows["api"]["detail"]
+    health.probe_round(ctrs, ipv4)
+    rows = {r["service"]: r for r in health.services(ctrs)}
     assert rows["web"]["status"] == "degraded" and rows["web"]["running"] == 1 and rows["web"]["replicas"] == 2
-    assert rows["api"]["status"] == "healthy" and "answered 200" in rows["api"]["detail"]
-    assert rows["db"]["status"] == "running" and "command check not run" in rows["db"]["detail"]
+    assert rows["api"]["status"] == "healthy" and "-> 200" in rows["api"]["detail"]
+    assert rows["api"]["probes"]["demo-api-1"]["healthy"] is True
+    assert rows["db"]["status"] == "running" and "no health check declared" in rows["db"]["detail"]
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now
     stack2 = _stack(tmp_path, port)
-    rows = {r["service"]: r for r in inventory.Health([stack2]).services(
-        inventory.containers([_inst("demo-api-1")], [stack2]), {"demo-api-1": ["127.0.0.1"]})}
-    assert rows["api"]["status"] == "unhealthy"
+    ctrs2 = inventory.containers([_inst("demo-api-1")], [stack2])
+    health2 = inventory.Health([stack2])
+    health2.probe_round(ctrs2, {"demo-api-1": ["127.0.0.1"]})
+    rows = {r["service"]: r for r in health2.services(ctrs2)}
+    assert rows["api"]["status"] == "unhealthy" and "demo-api-1: GET http://127.0.0.1" in rows["api"]["detail"]
     assert rows["web"]["status"] == "down" and rows["web"]["running"] == 0
 
 
@@ -194,6 +213,13 @@ def test_cli_refuses_bad_options_with_exit_2(tmp_path: Path) -> None:
         proc = run_cli("dashboard", *args)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(start) and "Traceback" not in proc.stderr
+    # a stack file the stacks code refuses: the same lines as `lxctool ps -f` says, one per problem
+    bad = tmp_path / "stack.yaml"
+    bad.write_text("name: demo\nservices:\n  web: {image: busybox, replicas: two, nope: 1}\n")
+    proc, ps = run_cli("dashboard", "-f", str(bad)), run_cli("ps", "-f", str(bad))
+    assert proc.returncode == ps.returncode == 2, proc.stderr
+    assert proc.stderr == ps.stderr and len(proc.stderr.splitlines()) >= 2, proc.stderr
+    assert "services.web.nope" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_help_does_not_import_the_web_stack() -> None:

@@ -18,7 +18,8 @@ def _say(message: str) -> None:
               help="Where to serve. Any address but 127.0.0.1, ::1 or localhost requires the token "
                    "(kept in /var/lib/lxctool/dashboard.token). Port 0 picks a free port.")
 @click.option("-f", "--file", "stack_files", multiple=True, metavar="STACK",
-              help="Stack file(s): adds expected replicas, health checks and secret names (masked).")
+              help="Stack or compose file(s): adds expected replicas, secret names (masked) and "
+                   "health checks (tcp, http and command, run every 5 s as `lxctool ps -f` runs them).")
 @click.option("--window", default=300, show_default=True, metavar="N",
               type=click.IntRange(10, 3600), help="Samples (seconds) kept for the charts.")
 @pass_app
@@ -38,10 +39,10 @@ def dashboard(app: App, listen: str, stack_files: tuple[str, ...], window: int) 
       lxctool dashboard --listen 0.0.0.0:8888   # prints the URL with its token once
     """
     from lxctool.dashboard.auth import ensure_token, needs_token, parse_listen, token_file
-    from lxctool.dashboard.inventory import load_stack
+    from lxctool.dashboard.inventory import load_stacks
 
     host, port = parse_listen(listen)
-    stacks = [load_stack(f) for f in stack_files]
+    stacks = load_stacks(stack_files)
     app.lxd.ping()  # a daemon that is down is said now, not in the page
     # starlette, uvicorn and websockets are imported only here: `lxctool --help` stays fast
     from lxctool.dashboard.app import create_app

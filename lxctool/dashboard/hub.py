@@ -15,6 +15,7 @@ from lxctool.dashboard import inventory
 from lxctool.lxd.client import Lxd
 from lxctool.observe.compare import attribution_rows, rows
 from lxctool.observe.measure import Sample, Sampler
+from lxctool.stacks import model as m
 
 MIN_INTERVAL_S = 1.0       # at most one sample per second, for everything
 VERIFY_EVERY_S = 5.0
@@ -35,12 +36,14 @@ class RecordingSampler(Sampler):
 class Hub:
     """Holds the rolling window of samples and the subscribers' queues."""
 
-    def __init__(self, lxd: Lxd, stacks: list[inventory.Stack] | None = None, interval: float = 1.0,
+    def __init__(self, lxd: Lxd, stacks: list[m.Stack] | None = None, interval: float = 1.0,
                  window: int = 300) -> None:
         self.sampler = RecordingSampler(lxd)
         self.interval = max(MIN_INTERVAL_S, interval)
         self.window: deque[list[dict[str, Any]]] = deque(maxlen=window)
-        self.health = inventory.Health(stacks or [])
+        # the health worker gets its own connection: its exec requests never count in a sample's
+        self.health = inventory.Health(stacks or [], lxd.clone())
+        self._seen: tuple[dict[str, Any], dict[str, list[str]]] | None = None  # what the worker probes
         self.meta: dict[str, Any] = {"containers": {}, "services": [], "verify": {}, "attribution": []}
         self.requests_per_sample: deque[int] = deque(maxlen=3600)  # LXD requests of each recent sample
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -72,7 +75,8 @@ class Hub:
         insts = self.sampler.last_instances
         ctrs = inventory.containers(insts, self.health.stacks)
         ipv4 = {r["name"]: r["ipv4"] for r in data}
-        meta = {"containers": ctrs, "services": self.health.services(ctrs, ipv4),
+        self._seen = (ctrs, ipv4)
+        meta = {"containers": ctrs, "services": self.health.services(ctrs),
                 "attribution": attribution_rows(data[0]), "verify": self.meta["verify"]}
         if time.monotonic() - self._verify_at >= VERIFY_EVERY_S:
             self._verify_at = time.monotonic()
@@ -81,6 +85,30 @@ class Hub:
 
     async def run(self) -> None:
         """Sample forever (until cancelled), one sample per interval, and publish each."""
+        worker = asyncio.create_task(self._health_worker()) if self.health.has_checks() else None
+        try:
+            await self._sample_forever()
+        finally:
+            if worker is not None:
+                worker.cancel()
+
+    async def _health_worker(self) -> None:
+        """Run the -f stacks' health checks on the latest sample's containers, at most every HEALTH_EVERY_S."""
+        while True:
+            started = time.monotonic()
+            seen = self._seen
+            if seen is None:  # no sample yet: nothing known to probe
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                await asyncio.to_thread(self.health.probe_round, *seen)
+                self.health.failure = None
+            except Exception as exc:  # noqa: BLE001 - a failed round shows on the page; the next one tries again
+                self.health.probed = {}
+                self.health.failure = f"health checks failed: {getattr(exc, 'message', None) or exc}"
+            await asyncio.sleep(max(0.0, started + inventory.HEALTH_EVERY_S - time.monotonic()))
+
+    async def _sample_forever(self) -> None:
         prev: Sample | None = None
         while True:
             started = time.monotonic()

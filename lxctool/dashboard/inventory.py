@@ -1,75 +1,36 @@
 """What the dashboard shows beside the measurements: each container's stack, service, limits and
 environment (secrets masked), health per service, and the last `verify` results.
 
-Everything here is derived from the instance list the sampler already fetched (no extra LXD
-request), from stack files given with -f, and from files `verify` writes.
+Everything a sample shows is derived from the instance list the sampler already fetched (no extra
+LXD request), from stack files given with -f (read by the stacks loader), and from files `verify`
+writes. Health checks run apart, in the hub's one background worker (Health.probe_round).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lxctool.core import limits as limitmap
-from lxctool.core.errors import SpecError
+from lxctool.lxd.client import Lxd
+from lxctool.stacks import model as m
+from lxctool.stacks.health import Probe, probe_once
 from lxctool.verify.runner import results_dir
 
-STACK_KEY, SERVICE_KEY = "user.lxctool.stack", "user.lxctool.service"
+STACK_KEY, SERVICE_KEY = m.STACK_KEY, m.SERVICE_KEY
 MASK = "***"
 # names that hold a secret even when no stack file lists them
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 HEALTH_EVERY_S = 5.0
-PROBE_TIMEOUT_S = 1.0
 
 
-@dataclass(frozen=True)
-class Service:
-    """The few keys of a stack file's service that the dashboard uses."""
+def load_stacks(paths: tuple[str, ...]) -> list[m.Stack]:
+    """Each -f file through the stacks loader (compose files too); SpecError lists every problem."""
+    from lxctool.stacks.load import load_stack  # lazy: jsonschema and yaml only with -f
 
-    name: str
-    replicas: int = 1
-    healthcheck: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Stack:
-    """A stack file as the dashboard reads it: name, secret names, services."""
-
-    name: str
-    secrets: tuple[str, ...]
-    services: tuple[Service, ...]
-
-
-def load_stack(path: str) -> Stack:
-    """Read the keys the dashboard needs from a stack file; SpecError naming the file otherwise.
-
-    Full validation belongs to `lxctool plan -f`; this only refuses what it cannot read.
-    """
-    import yaml  # lazily: only the dashboard with -f needs it
-
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise SpecError(f"-f: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"-f: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not isinstance(doc.get("services"), dict):
-        raise SpecError(f"-f: {path} is not a stack file; it needs `name:` and `services:` (see `lxctool plan --help`)")
-    services = []
-    for sname, svc in doc["services"].items():
-        svc = svc if isinstance(svc, dict) else {}
-        replicas = svc.get("replicas", 1)
-        check = svc.get("healthcheck")
-        services.append(Service(str(sname), replicas if isinstance(replicas, int) and replicas > 0 else 1,
-                                check if isinstance(check, dict) else {}))
-    secrets = doc.get("secrets") or []
-    return Stack(doc["name"], tuple(str(s) for s in secrets if isinstance(s, (str, int))), tuple(services))
+    return [load_stack(Path(p)) for p in paths]
 
 
 def mask_environment(config: dict[str, str], secret_names: set[str]) -> dict[str, str]:
@@ -82,7 +43,7 @@ def mask_environment(config: dict[str, str], secret_names: set[str]) -> dict[str
     return out
 
 
-def stack_of(inst: dict[str, Any], stacks: list[Stack]) -> tuple[str | None, str | None]:
+def stack_of(inst: dict[str, Any], stacks: list[m.Stack]) -> tuple[str | None, str | None]:
     """(stack, service) from the user.lxctool.* keys, else from the STACK-SERVICE-N name of a -f stack."""
     config = inst.get("expanded_config") or inst.get("config") or {}
     if config.get(STACK_KEY):
@@ -94,7 +55,7 @@ def stack_of(inst: dict[str, Any], stacks: list[Stack]) -> tuple[str | None, str
     return None, None
 
 
-def containers(instances: list[dict[str, Any]], stacks: list[Stack]) -> dict[str, dict[str, Any]]:
+def containers(instances: list[dict[str, Any]], stacks: list[m.Stack]) -> dict[str, dict[str, Any]]:
     """Per container: stack, service, configured limits, environment (secrets masked), image."""
     secret_names = {s for st in stacks for s in st.secrets}
     out = {}
@@ -110,53 +71,58 @@ def containers(instances: list[dict[str, Any]], stacks: list[Stack]) -> dict[str
     return out
 
 
-def probe(check: dict[str, Any], address: str) -> tuple[bool, str]:
-    """Run a tcp or http health check against a container's address from the host."""
-    if "tcp" in check:
-        port = int(check["tcp"])
-        try:
-            socket.create_connection((address, port), timeout=PROBE_TIMEOUT_S).close()
-            return True, f"tcp {port} open"
-        except OSError as exc:
-            return False, f"tcp {port}: {exc.strerror or exc}"
-    http = check["http"] if isinstance(check.get("http"), dict) else {}
-    port, path, want = int(http.get("port", 80)), str(http.get("path", "/")), int(http.get("status", 200))
-    try:
-        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=PROBE_TIMEOUT_S) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except OSError as exc:
-        return False, f"http {port}{path}: {getattr(exc, 'reason', exc)}"
-    return status == want, f"http {port}{path} answered {status}"
-
-
 class Health:
-    """Health per service: replicas running, plus tcp/http checks of -f stacks every few seconds."""
+    """Health per service: replicas running (every sample), and the stacks' own health checks
+    (tcp, http, command: stacks/health.py, as `lxctool ps -f` runs them) run by probe_round in
+    one background worker every HEALTH_EVERY_S, never in a sample."""
 
-    def __init__(self, stacks: list[Stack]) -> None:
+    def __init__(self, stacks: list[m.Stack], lxd: Lxd | None = None) -> None:
         self.stacks = stacks
-        self._probed: dict[str, tuple[bool, str]] = {}
-        self._when = 0.0
+        self.lxd = lxd          # the worker's own connection: a sample's request count stays constant
+        self.probed: dict[str, Probe] = {}
+        self.rounds = 0
+        self.failure: str | None = None  # why the last round failed as a whole (LXD gone, ...)
 
-    def services(self, ctrs: dict[str, dict[str, Any]], ipv4: dict[str, list[str]]) -> list[dict[str, Any]]:
-        """One row per (stack, service): expected and running replicas, status and why."""
+    def declared(self) -> dict[tuple[str, str], m.Service]:
+        """Every service of the -f stacks, by (stack, service)."""
+        return {(st.name, s.name): s for st in self.stacks for s in st.services}
+
+    def has_checks(self) -> bool:
+        """True when some -f service declares a health check (a worker is then needed)."""
+        return any(s.healthcheck is not None for s in self.declared().values())
+
+    def probe_round(self, ctrs: dict[str, dict[str, Any]], ipv4: dict[str, list[str]]) -> None:
+        """Run each running replica's declared check once (blocking: the worker's thread calls it)."""
+        declared = self.declared()
+        results = {}
+        for name, c in sorted(ctrs.items()):
+            svc = declared.get((c["stack"], c["service"]))
+            if svc is None or svc.healthcheck is None or (c["status"] or "").lower() != "running":
+                continue
+            hc, addrs = svc.healthcheck, ipv4.get(name) or []
+            if not hc.command and not addrs:
+                results[name] = Probe(False, "no IPv4 address yet")  # no instance_state request here
+            elif hc.command and self.lxd is None:
+                results[name] = Probe(False, "command check needs LXD")
+            else:
+                results[name] = probe_once(self.lxd, name, hc, addrs[0] if addrs else None)  # type: ignore[arg-type]
+        self.probed = results
+        self.rounds += 1
+
+    def services(self, ctrs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """One row per (stack, service): expected and running replicas, status and why (no I/O)."""
         groups: dict[tuple[str, str], list[str]] = {}
         for name, c in sorted(ctrs.items()):
             if c["stack"]:
                 groups.setdefault((c["stack"], c["service"] or "-"), []).append(name)
-        declared = {(st.name, s.name): s for st in self.stacks for s in st.services}
+        declared = self.declared()
         for key in declared:
             groups.setdefault(key, [])
-        due = time.monotonic() - self._when >= HEALTH_EVERY_S
-        if due:
-            self._when = time.monotonic()
         rows = []
         for (stack, service), names in sorted(groups.items()):
             svc = declared.get((stack, service))
             running = [n for n in names if (ctrs[n]["status"] or "").lower() == "running"]
             expected = svc.replicas if svc else len(names)
-            check = svc.healthcheck if svc else {}
             if not running:
                 status, detail = "down", "no replica running"
             elif len(running) < expected:
@@ -166,24 +132,22 @@ class Health:
                 if svc is None:
                     detail += "; give its stack file with -f for health checks"
             notes = [detail]
-            if running and ("tcp" in check or "http" in check):
-                for n in running:
-                    addrs = ipv4.get(n) or []
-                    if due or n not in self._probed:
-                        self._probed[n] = probe(check, addrs[0]) if addrs else (False, "no IPv4 address")
-                results = [self._probed[n] for n in running]
-                failed = [f"{n}: {why}" for n, (ok, why) in zip(running, results) if not ok]
-                if status == "running":
+            results = {n: self.probed[n] for n in running if n in self.probed}
+            if svc is not None and svc.healthcheck is not None and running:
+                failed = [f"{n}: {p.output}" for n, p in results.items() if not p.healthy]
+                if not results:
+                    notes.append(self.failure or f"{svc.healthcheck.describe()}: not probed yet")
+                elif status == "running" and len(results) == len(running):
                     status = "unhealthy" if failed else "healthy"
-                notes = failed or [results[0][1]] + (notes if status == "degraded" else [])
-            elif check.get("command"):
-                # exec inside the container would add LXD requests to every sample; `lxctool ps` runs it
-                notes.append("command check not run by the dashboard (see `lxctool ps -f`)")
-            elif svc is not None and not check:
+                    notes = failed or [next(iter(results.values())).output]
+                elif failed:
+                    status = "unhealthy" if status == "running" else status
+                    notes += failed
+            elif svc is not None and svc.healthcheck is None:
                 notes.append("no health check declared")
-            detail = "; ".join(notes)
             rows.append({"stack": stack, "service": service, "replicas": expected, "running": len(running),
-                         "status": status, "detail": detail, "containers": names})
+                         "status": status, "detail": "; ".join(notes), "containers": names,
+                         "probes": {n: {"healthy": p.healthy, "output": p.output} for n, p in results.items()}})
         return rows
 
 
