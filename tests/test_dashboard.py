@@ -136,3 +136,60 @@ def test_verify_keeps_its_results_and_the_dashboard_shows_them(containers: Conta
         assert snap["verify"][name]["findings"][0]["verdict"] == "ENFORCED"
     finally:
         d.stop()
+
+
+def test_command_health_checks_run_in_the_worker_and_a_sample_stays_one_request(
+        lxd: Any, containers: Containers, run_prefix: str, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from lxctool.dashboard import inventory
+    from lxctool.dashboard.app import create_app
+    from lxctool.dashboard.hub import Hub
+    from lxctool.lxd.client import Lxd
+
+    stack = f"{run_prefix}-dh"
+    good, _ = containers.launch("--mem", "64MB", name=f"{stack}-good-1")
+    bad, _ = containers.launch("--mem", "64MB", name=f"{stack}-bad-1")
+    # the stack's secret names are masked, whatever they look like
+    lxd.patch_instance(good, {"config": {"environment.APP_MODE": "fast", "environment.LEVEL": "3"}})
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"""name: {stack}
+secrets: [APP_MODE]
+services:
+  good: {{image: busybox, healthcheck: {{command: [sh, -c, "echo all good"]}}}}
+  bad: {{image: busybox, healthcheck: {{command: [sh, -c, "echo db is down >&2; exit 3"]}}}}
+""")
+
+    def settled(snap: dict[str, Any]) -> bool:
+        rows = {r["service"]: r for r in snap.get("services", []) if r["stack"] == stack}
+        return rows.get("good", {}).get("status") == "healthy" and rows.get("bad", {}).get("status") == "unhealthy"
+
+    # the real command: -f read by the stacks loader, command checks run, shown in /api/samples
+    d = Dashboard("--listen", "127.0.0.1:0", "-f", str(path))
+    try:
+        snap = d.wait_samples(settled, timeout=40)
+    finally:
+        d.stop()
+    rows = {r["service"]: r for r in snap["services"] if r["stack"] == stack}
+    assert rows["good"]["detail"] == "exit 0: all good", rows["good"]
+    assert rows["good"]["probes"] == {good: {"healthy": True, "output": "exit 0: all good"}}
+    assert rows["bad"]["detail"] == f"{bad}: exit 3: db is down", rows["bad"]
+    assert rows["bad"]["probes"][bad]["healthy"] is False
+    assert snap["containers"][good]["environment"] == {"APP_MODE": "***", "LEVEL": "3"}
+
+    # in process: the worker's exec requests go through its own connection, never a sample's
+    lxd = Lxd()
+    hub = Hub(lxd, inventory.load_stacks((str(path),)))
+    started = time.monotonic()
+    with TestClient(create_app(hub)) as client:
+        deadline = time.monotonic() + 40
+        while not (settled(client.get("/api/samples").json()) and hub.health.rounds >= 2):
+            assert time.monotonic() < deadline, hub.snapshot()["services"]
+            time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    assert set(hub.requests_per_sample) == {1}, hub.requests_per_sample
+    assert lxd.requests <= len(hub.requests_per_sample) + 2  # the first sample (no rates yet), maybe one in flight
+    # at most one round per HEALTH_EVERY_S; each command probe costs at most 6 requests
+    # (exec, wait, then read and delete stdout and stderr): 2 replicas -> at most 12 per round
+    assert hub.health.rounds <= elapsed / inventory.HEALTH_EVERY_S + 1
+    assert hub.health.lxd is not None and 0 < hub.health.lxd.requests <= 12 * hub.health.rounds
