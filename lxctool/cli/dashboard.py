@@ -32,6 +32,7 @@ def dashboard(app: App, listen: str, stack_files: tuple[str, ...], window: int) 
       /api/samples  the rolling window as JSON (compare --format json field names)
       /ws           a WebSocket pushing each new sample
       /metrics      Prometheus text (counters *_total, base units)
+    With -f, one background worker runs the stack's health checks every 5 s, apart from samples.
     Ctrl-C or SIGTERM stops it (exit 0).
     Examples:
       lxctool dashboard                         # http://127.0.0.1:8888/
