@@ -85,7 +85,7 @@ def test_lists_the_containers_with_their_limits_grouped_by_stack(lab: dict[str, 
         assert "DB_PASSWORD=***" in web_row and "MODE=lab" in web_row
     health = wait_js(driver, f"const r = document.querySelector(`#services tr[data-service='{lab['stack']}/web']`); "
                              "return r && r.innerText.includes('healthy') && r.innerText", 40)
-    assert "2 / 2" in health and "answered 200" in health
+    assert "2 / 2" in health and ":80/ -> 200 (want 200)" in health  # the stacks probe, as `ps -f` runs it
     # no secret anywhere: not in the page, not in the API
     assert SECRET not in driver.page_source
     assert SECRET not in json.dumps(lab["dash"].samples())
