@@ -110,7 +110,7 @@ def _run(ctx: Context, table: dict[str, Handler], op: Op) -> Any:
 def _run_parallel(ctx: Context, table: dict[str, Handler], ops: list[Op], parallel: int,
                   results: list[Any]) -> None:
     """Start each op once the ops it depends on are done; stop starting new ones after a failure."""
-    # lazily: concurrent.futures pulls in logging and queue (~10 ms) that a one-container launch never needs
+    # lazy: concurrent.futures pulls in logging and queue (5-10 ms) that a one-container launch never needs
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     deps = _dependencies(ops)

@@ -11,20 +11,15 @@ from lxctool.core import limits as limitmap
 from lxctool.core import units
 from lxctool.core.desired import desired_limits
 from lxctool.core.errors import NotFound, PreflightError
-from lxctool.core.names import MANAGED_KEY
 from lxctool.core.ownership import refuse_foreign
 from lxctool.core.plan import (Desired, DesiredNetwork, Observed, ObservedInstance, Op, OpKind, plan,
                                plan_network_delete, plan_state)
 from lxctool.core.spec import Limits
 from lxctool.host.caps import HostCapabilities
 from lxctool.lxd.client import Lxd, ipv4_addresses
+from lxctool.lxd.views import Instance
 from lxctool.observe.state import Want, observe
 from lxctool.report.progress import progress
-
-
-def is_managed(inst: dict[str, Any]) -> bool:
-    """Whether lxctool created this instance (its own config carries the marker)."""
-    return (inst.get("config") or {}).get(MANAGED_KEY) == "true"
 
 
 DELETE_PARALLEL = 4  # bounded: more only queues up in LXD on a small host
@@ -32,8 +27,8 @@ DELETE_PARALLEL = 4  # bounded: more only queues up in LXD on a small host
 
 def row(inst: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
     """One container as a data row in the shared vocabulary (DESIGN.md)."""
-    config = inst.get("expanded_config") or {}
-    devices = inst.get("expanded_devices") or {}
+    view = Instance(inst)
+    config, devices = view.expanded_config, view.expanded_devices
     state = state or {}
     mem = (state.get("memory") or {})
     limit = config.get("limits.memory")
@@ -55,7 +50,7 @@ def list_rows(lxd: Lxd, all_instances: bool = False) -> list[dict[str, Any]]:
     for inst in lxd.instances_full():
         # a cluster member that does not answer leaves only a stub (status Error, no config)
         unreachable = inst.get("config") is None and inst.get("location") not in (None, "", "none")
-        if all_instances or is_managed(inst) or unreachable:
+        if all_instances or Instance(inst).managed or unreachable:
             rows.append(row(inst, inst.get("state")))
     return sorted(rows, key=lambda r: r["name"])
 
@@ -98,7 +93,7 @@ def delete(lxd: Lxd, ops: list[Op]) -> list[str]:
     # LXD stops and deletes containers concurrently: 20 at 4 at once took a third of the time here
     done = [str(result) for _, result in apply(lxd, ops, parallel=min(DELETE_PARALLEL, len(ops)))]
     if done:
-        from lxctool.host import shaping
+        from lxctool.host import shaping  # lazy: ~8 ms (tc, desired); only a delete needs it
 
         shaping.remove_orphans(lxd)  # IFBs of containers removed outside lxctool
     return done

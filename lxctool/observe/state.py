@@ -22,6 +22,8 @@ from lxctool.core.spec import LaunchSpec, Limits
 from lxctool.host.files import load_profile_file, profile_description
 from lxctool.host import firewall
 from lxctool.lxd.client import Lxd
+from lxctool.lxd.remote import warn_host_only
+from lxctool.net.network import is_isolated, is_lxctool, used_addresses
 
 BATCH_FROM = 3  # from this many named objects of a kind, one list request beats one GET each
 
@@ -119,7 +121,7 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
     recipe_dir = ""
     missing = [r for r in want.recipes if r not in images]
     if missing or want.build:
-        from lxctool.images.recipes import find_recipe, recipe_names
+        from lxctool.images.recipes import find_recipe, recipe_names  # lazy: ~9 ms; only a missing image needs it
 
         recipe_dir = str(paths.data_dir("images"))
         found = tuple(r for r in want.recipes if find_recipe(r) is not None)
@@ -127,8 +129,6 @@ def observe(lxd: Any, caps: Any, want: Want) -> Observed:
         recipes = tuple(dict.fromkeys((*listing, *found)))
     used: dict[str, dict[str, str]] = {}
     if want.addresses_on:
-        from lxctool.net.network import used_addresses
-
         everything = lxd.instances_full()
         used = {n: used_addresses(lxd, n, everything) for n in want.addresses_on if n in networks}
     pools = {}
@@ -147,19 +147,15 @@ def _hook_state(facts: HostFacts) -> tuple[str, bool]:
     """(hook path, whether it is installed and current); checked only when egress is shaped here."""
     if facts.tc_police is None or facts.tc_police:
         return Observed.hook_path, True  # no host-side egress asked: the hook does not matter
-    from lxctool.host import shaping
+    from lxctool.host import shaping  # lazy: ~8 ms (tc, desired); only host-side egress needs it
 
     return str(shaping.HOOK_PATH), shaping.hook_current()
 
 
 def isolation_missing(lxd: Lxd, networks: dict[str, Any]) -> frozenset[str]:
     """Isolated lxctool bridges among these whose drop rule is gone (LXD rewrites rules at start)."""
-    from lxctool.net.network import is_isolated, is_lxctool
-
     if not lxd.is_local:  # a remote's bridges are in that machine's iptables, not ours
         if networks:
-            from lxctool.lxd.remote import warn_host_only
-
             warn_host_only(lxd, "the isolation rule of " + ", ".join(sorted(networks)) + " (iptables)")
         return frozenset()
 
