@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any, Callable
 
 import click
@@ -11,6 +13,9 @@ from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import CONTAINER, IMAGE, NETWORK, env_pairs, finite, profile_ref
+from lxctool.core.errors import ExecFailed, LxctoolError, SpecError
+from lxctool.lxd.cluster import check_target
+from lxctool.report.render import render
 
 LIST_COLUMNS = ["name", "state", "ipv4", "limits", "processes", "memory_bytes"]
 
@@ -37,7 +42,7 @@ def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _limits_from(kw: dict[str, Any], errors: list[str]) -> Any:
-    from lxctool.core.spec import option_label, parse_limits
+    from lxctool.core.spec import option_label, parse_limits  # lazy: ~14 ms, not paid by --help
 
     raw = {key: kw.pop(key.replace("-", "_")) for key in
            ("cpu", "cpu-allowance", "mem", "swap", "processes", "disk", "disk-read", "disk-write",
@@ -85,12 +90,11 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
       lxctool launch web --publish 8080:80 --net-in 10Mbit --net-out 10Mbit
       lxctool launch wiki --image mediawiki --build
     """
-    from lxctool.core.errors import SpecError
+    # lazy: launch's modules (~110 ms with the LXD client), not paid by --help
     from lxctool.apply.launch import apply_launch, prepare_launch
-    from lxctool.report.render import render
     from lxctool.core.spec import LaunchSpec
-
     from lxctool.net.attach import parse_attachments, parse_publish
+    from lxctool.net.network import address_lock
 
     errors: list[str] = []
     limits = _limits_from(kw, errors)
@@ -107,16 +111,10 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
         click.echo(f"lxctool: note: --cpu-allowance {limits.cpu_allowance.lxd()} is a soft share "
                    "(cpu.shares): it only matters when CPUs are contended; Xms/Yms is a hard cap", err=True)
     if target:
-        from lxctool.lxd.cluster import check_target
-
         check_target(app.lxd, target)
         app.lxd.target = target
     spec = LaunchSpec(name=name, image=image, limits=limits, profiles=profiles, network=nets[0],
                       ip=attachments[0].ip, wait=wait, timeout=timeout, build=build_image)
-    import contextlib
-
-    from lxctool.net.network import address_lock
-
     plan = prepare_launch(app.lxd, spec, app.caps, attachments, published)  # refusals take no lock
     if dry_run:
         emit_ops(plan.ops, fmt)
@@ -150,12 +148,8 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 def emit_ops(ops: list[Any], fmt: str) -> None:
     """Print planned ops: one line each, or `--format json` a list of op objects."""
     if fmt == "json":
-        import json
-
         emit(json.dumps([op.as_dict() for op in ops], indent=2))
     elif fmt == "csv":
-        from lxctool.report.render import render
-
         emit(render([{**op.as_dict(), "detail": op.describe()} for op in ops],
                     ["kind", "target", "reason", "detail"], fmt))
     else:
@@ -174,12 +168,11 @@ def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
     and memory are read from each container's cgroups on this host (on a remote or a cluster:
     one request for every container's full state).
     """
-    from lxctool.observe.listing import list_rows
-    from lxctool.report.render import render
+    from lxctool.observe.listing import list_rows  # lazy: ~100 ms with the LXD client, not paid by --help
 
     rows = list_rows(app.lxd, all_instances)
     if rows is None:  # a remote or a cluster: the cgroups are elsewhere, ask LXD for the full state
-        from lxctool.apply.lifecycle import list_rows as state_rows
+        from lxctool.apply.lifecycle import list_rows as state_rows  # lazy: only a remote or a cluster
 
         rows = state_rows(app.lxd, all_instances)
     member = ["member"] if any("member" in r for r in rows) else []  # a cluster: where each runs
@@ -192,8 +185,6 @@ def list_cmd(app: App, all_instances: bool, fmt: str) -> None:
 
 
 def _limits_table(data: dict[str, Any], fmt: str) -> str:
-    from lxctool.report.render import render
-
     return render(data["limits"], ["limit", "configured", "effective_text", "source"], fmt,
                   headers=["limit", "configured (LXD)", "effective (kernel)", "read from"], data=data)
 
@@ -204,8 +195,7 @@ def _limits_table(data: dict[str, Any], fmt: str) -> str:
 @pass_app
 def info(app: App, name: str, fmt: str) -> None:
     """Show each limit of NAME as configured in LXD and as enforced by the kernel, plus usage."""
-    from lxctool.observe.info import info as gather
-    from lxctool.report.render import render
+    from lxctool.observe.info import info as gather  # lazy: ~100 ms, not paid by --help
 
     data = gather(app.lxd, name)
     if fmt != "table":
@@ -234,12 +224,11 @@ def limits(app: App, name: str, force: bool, dry_run: bool, fmt: str, **kw: Any)
       lxctool limits web1                      # show
       lxctool limits web1 --mem 1GB --cpu 0.5  # change while it runs
     """
+    # lazy: ~100 ms with the LXD client, not paid by --help
     from lxctool.apply.executor import apply
     from lxctool.apply.lifecycle import prepare_limits
-    from lxctool.core.errors import SpecError
     from lxctool.core.plan import OpKind
     from lxctool.observe.info import info as gather
-    from lxctool.report.render import render
 
     errors: list[str] = []
     new = _limits_from(kw, errors)
@@ -262,7 +251,7 @@ def limits(app: App, name: str, force: bool, dry_run: bool, fmt: str, **kw: Any)
         return
     if unchanged:
         if not dry_run and new.net_out is not None:
-            from lxctool.host.shaping import sync
+            from lxctool.host.shaping import sync  # lazy: ~8 ms, only a net-out limit asked again
 
             sync(app.lxd, name)  # same rate asked again: put host-side shaping back if it is gone
         emit(f"{name}: limits already as asked; nothing to change")
@@ -288,8 +277,7 @@ def _state_command(action: str, doc: str) -> click.Command:
     @format_option
     @pass_app
     def command(app: App, names: tuple[str, ...], force: bool, dry_run: bool, fmt: str) -> None:
-        from lxctool.apply.lifecycle import change_state, plan_change_state
-        from lxctool.report.render import render
+        from lxctool.apply.lifecycle import change_state, plan_change_state  # lazy: ~100 ms, not paid by --help
 
         ops = plan_change_state(app.lxd, list(names), action, force)
         if dry_run:
@@ -308,7 +296,7 @@ def _state_command(action: str, doc: str) -> click.Command:
 @pass_app
 def delete(app: App, names: tuple[str, ...], force: bool, dry_run: bool, fmt: str) -> None:
     """Stop and delete containers (only those lxctool created, unless --force)."""
-    from lxctool.apply.lifecycle import delete as do_delete, plan_delete
+    from lxctool.apply.lifecycle import delete as do_delete, plan_delete  # lazy: ~100 ms, not paid by --help
 
     ops = plan_delete(app.lxd, list(names), force)
     if dry_run:
@@ -332,14 +320,12 @@ def exec(app: App, name: str, command: tuple[str, ...], env: tuple[str, ...]) ->
     126: not executable    127: not found
     Example: lxctool exec web1 -- ps
     """
-    from lxctool.core.errors import LxctoolError
-    from lxctool.apply.lifecycle import require_running
+    from lxctool.apply.lifecycle import require_running  # lazy: ~100 ms, not paid by --help
 
     try:
         require_running(app.lxd, name)
-    except LxctoolError as exc:
-        click.echo(f"lxctool: error: {exc.message}", err=True)
-        return 125
+    except LxctoolError as exc:  # not there, not running, daemon down: could not run it
+        raise ExecFailed(exc.message, 125) from None
     environment = dict(e.split("=", 1) for e in env)
     return app.lxd.exec_stream(name, list(command), environment)
 

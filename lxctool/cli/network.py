@@ -11,6 +11,7 @@ from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import NETWORK, finite
+from lxctool.cli.instances import emit_ops
 from lxctool.core.errors import CheckFailed, PreflightError
 from lxctool.report.progress import progress
 from lxctool.report.render import render
@@ -47,7 +48,6 @@ def create(app: App, name: str, subnet: str, nat: bool, isolated: bool, dhcp_ran
     """Create bridge NAME; refuse a public, overlapping or malformed subnet before any change."""
     from lxctool.apply.executor import apply  # lazy: 40-90 ms, not paid by --help
     from lxctool.apply.lifecycle import plan_network  # lazy: 40-90 ms, not paid by --help
-    from lxctool.cli.instances import emit_ops
     from lxctool.net import network as core  # lazy: 40-90 ms, not paid by --help
 
     # the options alone first: bad input is refused even when the daemon is down (exit 2, not 1)
