@@ -34,8 +34,7 @@ HEAVY = ("pylxd", "psutil", "tabulate", "yaml", "matplotlib", "jsonschema", "jin
 # modules that landed while the doors were built (planner, remotes, dashboard): their imports
 # inside functions are not yet marked `# lazy:` and they still read raw LXD records; remove an
 # entry once its file is converted (the rules hold for every other module)
-PENDING_LAZY = {"lxctool.cli.cluster", "lxctool.cli.dashboard", "lxctool.cli.remote",
-                "lxctool.dashboard.inventory", "lxctool.lxd.remote"}
+PENDING_LAZY = {"lxctool.dashboard.inventory"}
 PENDING_RECORDS = {"lxctool.core.model", "lxctool.dashboard.inventory",
                    "lxctool.observe.remote"}
 

@@ -8,6 +8,8 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.lxd.cluster import members
+from lxctool.report.render import render
 
 
 @click.group()
@@ -26,9 +28,6 @@ def cluster() -> None:
 @pass_app
 def list_(app: App, fmt: str) -> None:
     """Members with status (as LXD says it: Online, Offline...), roles and container counts."""
-    from lxctool.lxd.cluster import members
-    from lxctool.report.render import render
-
     found = members(app.lxd)
     counts: dict[str, int] = {}
     # one request; an offline member's containers are still listed by the database

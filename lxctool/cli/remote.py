@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from lxctool.cli import emit
 from lxctool.cli import format_option
+from lxctool.core.errors import DaemonUnreachable, SpecError
+from lxctool.report.render import render
 
 
 @click.group()
@@ -31,9 +35,7 @@ def remote() -> None:
 def add(name: str, url: str, token: str | None, password: bool,
         accept_certificate: bool) -> None:
     """Register server URL (https://HOST[:8443]) as NAME, pin its certificate, and get trusted."""
-    import socket
-
-    from lxctool.core.errors import SpecError
+    # lazy: the HTTPS door (http.client, ssl) costs ~35 ms, not paid by --help
     from lxctool.lxd import remote as remotes
     from lxctool.lxd.client import Lxd
     from lxctool.lxd.transport import HttpsTransport
@@ -46,8 +48,6 @@ def add(name: str, url: str, token: str | None, password: bool,
     try:
         seen = probe.server_fingerprint()
     except OSError as exc:
-        from lxctool.core.errors import DaemonUnreachable
-
         raise DaemonUnreachable(f"{probe.where} is not answering "
                                 f"({getattr(exc, 'reason', None) or exc.strerror or exc})") from None
     click.echo(f"lxctool: {url} presents certificate fingerprint {seen}", err=True)
@@ -58,7 +58,7 @@ def add(name: str, url: str, token: str | None, password: bool,
     if password:
         secret = click.prompt("Server trust password", hide_input=True, err=True)
     lxd = Lxd(transport=HttpsTransport(name, url, seen, crt, key))
-    remotes.join_trust(lxd, secret, f"lxctool-{socket.gethostname()}")
+    remotes.join_trust(lxd, secret, f"lxctool-{os.uname().nodename}")
     doc = remotes.load()
     doc["remotes"][name] = {"url": url, "fingerprint": seen}
     remotes.save(doc)
@@ -69,8 +69,7 @@ def add(name: str, url: str, token: str | None, password: bool,
 @format_option
 def list_(fmt: str) -> None:
     """Registered remotes: name, URL, pinned fingerprint, and which one is the default."""
-    from lxctool.lxd import remote as remotes
-    from lxctool.report.render import render
+    from lxctool.lxd import remote as remotes  # lazy: ~35 ms (http.client, ssl), not paid by --help
 
     doc = remotes.load()
     default = doc.get("default") or remotes.LOCAL
@@ -86,7 +85,7 @@ def list_(fmt: str) -> None:
 @click.argument("name")
 def remove(name: str) -> None:
     """Forget remote NAME here (the server's trust entry for this client stays; remove it there)."""
-    from lxctool.lxd import remote as remotes
+    from lxctool.lxd import remote as remotes  # lazy: ~35 ms (http.client, ssl), not paid by --help
 
     remotes.get(name)
     doc = remotes.load()
@@ -101,7 +100,7 @@ def remove(name: str) -> None:
 @click.argument("name")
 def switch(name: str) -> None:
     """Make NAME the default for commands without --remote (`local` = this machine's daemon)."""
-    from lxctool.lxd import remote as remotes
+    from lxctool.lxd import remote as remotes  # lazy: ~35 ms (http.client, ssl), not paid by --help
 
     if name != remotes.LOCAL:
         remotes.get(name)

@@ -12,12 +12,14 @@ import json
 import os
 import re
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lxctool.core.errors import LxdError, NotFound, SpecError
-from lxctool.lxd.transport import HttpsTransport, split_url
+from lxctool.lxd.transport import HttpsTransport, cert_fingerprint, split_url
+from lxctool.report.progress import progress
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 LOCAL = "local"  # the name of the local daemon; `remote switch local` goes back to the socket
@@ -46,7 +48,7 @@ def client_keypair() -> tuple[str, str]:
     crt, key = d / "client.crt", d / "client.key"
     if crt.exists() and key.exists():
         return str(crt), str(key)
-    # cryptography costs ~0.1 s to import and is needed only the first time a remote is added.
+    # lazy: cryptography costs ~0.1 s to import and is needed only the first time a remote is added
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -76,10 +78,6 @@ def client_cert_pem() -> str:
 
 def client_fingerprint() -> str:
     """SHA-256 fingerprint of lxctool's client certificate (as `lxc config trust list` shows it)."""
-    import ssl
-
-    from lxctool.lxd.transport import cert_fingerprint
-
     return cert_fingerprint(ssl.PEM_cert_to_DER_cert(client_cert_pem()))
 
 
@@ -178,8 +176,6 @@ def join_trust(lxd: Any, secret: str | None, client_name: str) -> str:
 
 def warn_host_only(lxd: Any, what: str) -> None:
     """One stderr warning that a check only the server's host can make was skipped."""
-    from lxctool.report.progress import progress
-
     progress(f"warning: {lxd.where}: {what} can only be checked on that machine; skipped")
 
 
