@@ -30,13 +30,8 @@ REST_ELSEWHERE = {"lxctool.observe.monitor": "pushes samples to InfluxDB's HTTP 
 MAX_TOP_LEVEL_MODULES = 8
 # where an LXD record keeps a value is lxd/views.py's knowledge: these keys are read nowhere else
 RECORD_KEYS = {"expanded_config", "expanded_devices", "used_by", "host_name"}
-HEAVY = ("pylxd", "psutil", "tabulate", "yaml", "matplotlib", "jsonschema", "jinja2", "numpy")
-# modules that landed while the doors were built (planner, remotes, dashboard): their imports
-# inside functions are not yet marked `# lazy:` and they still read raw LXD records; remove an
-# entry once its file is converted (the rules hold for every other module)
-PENDING_LAZY = {"lxctool.dashboard.inventory"}
-PENDING_RECORDS = {"lxctool.core.model", "lxctool.dashboard.inventory",
-                   "lxctool.observe.remote"}
+HEAVY = ("pylxd", "psutil", "tabulate", "yaml", "matplotlib", "jsonschema", "jinja2", "numpy",
+         "cryptography", "starlette", "uvicorn")
 
 
 @dataclass(frozen=True)
@@ -241,8 +236,6 @@ def test_imports_inside_functions_say_why() -> None:
     earlier line of the same function (one comment covers a group such as matplotlib's)."""
     bad = []
     for mod, (path, tree) in sources().items():
-        if mod in PENDING_LAZY:
-            continue
         lines = path.read_text().splitlines()
         for func in ast.walk(tree):
             if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -266,7 +259,7 @@ def test_help_imports_no_heavy_module() -> None:
 def test_records_are_read_through_views() -> None:
     bad = []
     for mod, (_path, tree) in sources().items():
-        if in_layer(mod, "lxd") or mod in PENDING_RECORDS:
+        if in_layer(mod, "lxd"):
             continue
         bad += [f"{mod}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
                 if isinstance(node, ast.Constant) and node.value in RECORD_KEYS]

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from lxctool.core.names import FILE_PROFILE_PREFIX, MANAGED_KEY
 
@@ -195,6 +195,27 @@ class Desired:
     images: tuple[str, ...] = ()
 
 
+class InstanceView(Protocol):
+    """What an observed instance is made from: lxd/views.Instance (core reads no LXD record itself)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def config(self) -> Mapping[str, str]: ...
+    @property
+    def devices(self) -> Mapping[str, Mapping[str, str]]: ...
+    @property
+    def profiles(self) -> tuple[str, ...]: ...
+    @property
+    def expanded_config(self) -> Mapping[str, str]: ...
+    @property
+    def expanded_devices(self) -> Mapping[str, Mapping[str, str]]: ...
+    @property
+    def location(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ObservedInstance:
     """An existing container as LXD reports it (its own config and devices, not expanded)."""
@@ -209,12 +230,10 @@ class ObservedInstance:
     location: str = ""               # cluster member it runs on ("" or "none" off a cluster)
 
     @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> "ObservedInstance":
-        """From an LXD instance record."""
-        return cls(rec["name"], rec.get("status", ""), dict(rec.get("config") or {}),
-                   dict(rec.get("devices") or {}), tuple(rec.get("profiles") or ()),
-                   dict(rec.get("expanded_config") or {}), dict(rec.get("expanded_devices") or {}),
-                   str(rec.get("location") or ""))
+    def from_view(cls, view: InstanceView) -> "ObservedInstance":
+        """From a typed view of an LXD instance record (lxd/views.Instance)."""
+        return cls(view.name, view.status, dict(view.config), dict(view.devices), view.profiles,
+                   dict(view.expanded_config), dict(view.expanded_devices), view.location)
 
     @property
     def running(self) -> bool:

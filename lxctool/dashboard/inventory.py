@@ -17,6 +17,7 @@ from lxctool.core import limits as limitmap
 from lxctool.lxd.client import Lxd
 from lxctool.stacks import model as m
 from lxctool.stacks.health import Probe, probe_once
+from lxctool.lxd.views import Instance
 from lxctool.verify.runner import results_dir
 
 STACK_KEY, SERVICE_KEY = m.STACK_KEY, m.SERVICE_KEY
@@ -45,7 +46,7 @@ def mask_environment(config: dict[str, str], secret_names: set[str]) -> dict[str
 
 def stack_of(inst: dict[str, Any], stacks: list[m.Stack]) -> tuple[str | None, str | None]:
     """(stack, service) from the user.lxctool.* keys, else from the STACK-SERVICE-N name of a -f stack."""
-    config = inst.get("expanded_config") or inst.get("config") or {}
+    config = Instance(inst).expanded_config  # falls back to its own config
     if config.get(STACK_KEY):
         return config[STACK_KEY], config.get(SERVICE_KEY)
     for st in stacks:
@@ -60,12 +61,13 @@ def containers(instances: list[dict[str, Any]], stacks: list[m.Stack]) -> dict[s
     secret_names = {s for st in stacks for s in st.secrets}
     out = {}
     for inst in instances:
-        config = inst.get("expanded_config") or {}
+        view = Instance(inst)
+        config = view.expanded_config
         stack, service = stack_of(inst, stacks)
         out[inst["name"]] = {
             "stack": stack, "service": service, "status": inst.get("status"),
             "image": config.get("image.description") or config.get("volatile.base_image", "")[:12] or None,
-            "limits": limitmap.configured_limits(config, inst.get("expanded_devices") or {}),
+            "limits": limitmap.configured_limits(config, view.expanded_devices),
             "environment": mask_environment(config, secret_names),
         }
     return out

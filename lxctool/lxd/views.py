@@ -97,6 +97,11 @@ class Instance:
         return tuple(self.record.get("profiles") or ())
 
     @property
+    def location(self) -> str:
+        """The cluster member it runs on ("" or "none" off a cluster)."""
+        return str(self.record.get("location") or "")
+
+    @property
     def state(self) -> Mapping[str, Any]:
         """The state record (empty when the record was read without it)."""
         return self._state if self._state is not None else _map(self.record.get("state"))

@@ -19,6 +19,7 @@ from lxctool.core import units
 from lxctool.core.errors import LxdError
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.lxd.cluster import members
+from lxctool.lxd.views import Instance
 
 SRC_STATE = "api: /1.0/instances/NAME/state"
 SRC_METRICS = "api: /1.0/metrics lxd_memory_MemTotal_bytes"
@@ -59,8 +60,8 @@ def info(lxd: Lxd, name: str) -> dict[str, Any]:
     inst = lxd.require_instance(name)
     state = lxd.instance_state(name)
     running = state.get("status") == "Running"
-    configured = limitmap.configured_limits(inst.get("expanded_config") or {},
-                                            inst.get("expanded_devices") or {})
+    view = Instance(inst)
+    configured = limitmap.configured_limits(view.expanded_config, view.expanded_devices)
     rows: list[dict[str, Any]] = []
 
     def add(key: str, value: Any, text: str, source: str | None) -> None:
@@ -173,7 +174,7 @@ def host_rows(lxd: Lxd, wall: float, counts: dict[str, int]) -> list[dict[str, A
 def _container_row(inst: dict[str, Any], prev: dict[str, Any] | None, dt: float,
                    stamp: str) -> dict[str, Any]:
     state = inst.get("state") or {}
-    config = inst.get("expanded_config") or {}
+    config = Instance(inst).expanded_config
     mem = state.get("memory") or {}
     cpu_ns = (state.get("cpu") or {}).get("usage")
     limit_cpus, kind = _cpu_limit(config)

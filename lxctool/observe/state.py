@@ -23,6 +23,7 @@ from lxctool.host.files import load_profile_file, profile_description
 from lxctool.host import firewall
 from lxctool.lxd.client import Lxd
 from lxctool.lxd.remote import warn_host_only
+from lxctool.lxd.views import Instance
 from lxctool.net.network import is_isolated, is_lxctool, used_addresses
 
 BATCH_FROM = 3  # from this many named objects of a kind, one list request beats one GET each
@@ -86,7 +87,7 @@ def _host_facts(caps: Any, limits: Limits) -> HostFacts:
 
 def observe(lxd: Any, caps: Any, want: Want) -> Observed:
     """Read what `want` names from LXD and the host (no writes: a dry run stays a dry run)."""
-    instances = {n: ObservedInstance.from_record(r)
+    instances = {n: ObservedInstance.from_view(Instance(r))
                  for n, r in _by_name(list(dict.fromkeys(want.instances)), lxd.instance,
                                       lxd.instances_full).items()}
     files: dict[str, ProfileFile] = {}

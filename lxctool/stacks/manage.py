@@ -11,8 +11,8 @@ from lxctool.core import limits as limitmap
 from lxctool.core import units
 from lxctool.core.errors import NotFound, SpecError
 from lxctool.core.names import FILE_PROFILE_PREFIX
-from lxctool.core.plan import ObservedInstance
 from lxctool.lxd.client import Lxd, ipv4_addresses
+from lxctool.lxd.views import Instance
 from lxctool.report.progress import progress
 from lxctool.stacks import model as m
 import datetime
@@ -101,7 +101,7 @@ def ps_rows(lxd: Lxd, stack: m.Stack, probe: bool = True,
     """One row per replica from one batched read (plus each command health probe, run once)."""
     rows = []
     for inst in members(lxd.instances_full() if instances is None else instances, stack.name):
-        seen = ObservedInstance.from_record(inst)
+        seen = Instance(inst)
         cfg, devs = dict(seen.expanded_config), {k: dict(v) for k, v in seen.expanded_devices.items()}
         state = inst.get("state") or {}
         ips = ipv4_addresses(state)

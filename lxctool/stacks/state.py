@@ -12,6 +12,7 @@ from lxctool.core.names import BASE_PROFILE, SETUP_HINT
 from lxctool.core.plan import HostFacts, Observed, ObservedInstance
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.lxd.cluster import members
+from lxctool.lxd.views import Instance
 from lxctool.stacks import model as m
 from lxctool.stacks.desired import FileProfile, HostBase
 from lxctool.stacks.validate import HostView, check_host
@@ -64,7 +65,7 @@ def observe(lxd: Lxd, stack: m.Stack, caps: Any = None) -> StackState:
                 volumes[(vpool, vol["name"])] = vol
     records = own_instances(instances, stack.name)
     wanted = {n for s in stack.services for n in m.instance_names(stack.name, s)}
-    observed_instances = {name: ObservedInstance.from_record(rec) for name, rec in records.items()}
+    observed_instances = {name: ObservedInstance.from_view(Instance(rec)) for name, rec in records.items()}
 
     attached = {m.network_name(stack.name, n.name) for n in stack.networks}
     attached |= {a.network for s in stack.services for a in s.networks if stack.network(a.network) is None}

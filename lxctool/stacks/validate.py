@@ -13,7 +13,7 @@ from lxctool.stacks import placement
 from lxctool.stacks import templates
 from lxctool.net.attach import Publish, port_problem
 from lxctool.net import network as netmod
-from lxctool.core.plan import ObservedInstance
+from lxctool.lxd.views import Instance
 
 NAME_RE_TEXT = "lowercase letters, digits and hyphens, starting with a letter"
 
@@ -284,7 +284,7 @@ def _used(network: str, instances: list[dict[str, Any]]) -> dict[str, str]:
 
     out: dict[str, str] = {}
     for inst in instances:
-        for dev in ObservedInstance.from_record(inst).expanded_devices.values():
+        for dev in Instance(inst).expanded_devices.values():
             if dev.get("type") == "nic" and dev.get("network") == network and dev.get("ipv4.address"):
                 out[dev["ipv4.address"]] = inst["name"]
         for ip in netmod._state_addrs(inst, network):  # noqa: SLF001 - same reading as launch
