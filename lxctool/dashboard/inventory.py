@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from lxctool.core import limits as limitmap
 from lxctool.lxd.client import Lxd
@@ -34,7 +34,7 @@ def load_stacks(paths: tuple[str, ...]) -> list[m.Stack]:
     return [load_stack(Path(p)) for p in paths]
 
 
-def mask_environment(config: dict[str, str], secret_names: set[str]) -> dict[str, str]:
+def mask_environment(config: Mapping[str, str], secret_names: set[str]) -> dict[str, str]:
     """environment.* keys of a container, values of secrets (named in a stack, or by their look) as ***."""
     out = {}
     for key, value in sorted(config.items()):

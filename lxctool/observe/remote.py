@@ -12,7 +12,7 @@ import re
 import time
 import urllib.parse
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from lxctool.core import limits as limitmap
 from lxctool.core import units
@@ -118,7 +118,7 @@ def _nic_totals(state: dict[str, Any]) -> tuple[int, int]:
     return rx, tx
 
 
-def _cpu_limit(config: dict[str, str]) -> tuple[float | None, str | None]:
+def _cpu_limit(config: Mapping[str, str]) -> tuple[float | None, str | None]:
     """The configured hard CPU ceiling (config, not kernel: the kernel is not readable here)."""
     allowance = config.get("limits.cpu.allowance", "")
     m = re.fullmatch(r"(\d+)ms/(\d+)ms", allowance)
