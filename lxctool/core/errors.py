@@ -52,6 +52,15 @@ class LxdError(LxctoolError):
     exit_code = 1
 
 
+class ApiError(LxdError):
+    """LXD answered with an error (status and LXD's own message kept)."""
+
+    def __init__(self, status: int, message: str, path: str) -> None:
+        super().__init__(f"LXD refused {path}: {message}")
+        self.status = status
+        self.lxd_message = message
+
+
 class DaemonUnreachable(LxdError):
     """The LXD daemon does not answer on its socket."""
 

@@ -13,7 +13,8 @@ import time
 from typing import Any, Callable
 
 from lxctool.core import units
-from lxctool.lxd.client import ExecResult, Lxd
+from lxctool.lxd.client import Lxd
+from lxctool.lxd.instance_io import ExecResult
 from lxctool.verify.probes import CPU_TOLERANCE, ENFORCED, NOT_ENFORCED, SOFT, Finding, unsupported
 from lxctool.verify.workloads import allocate
 
