@@ -134,10 +134,7 @@ def service_instances(stack: m.Stack, svc: m.Service, host: HostBase, ctx: Mappi
         for i, (host_path, target, readonly) in enumerate(svc.binds):
             devices[f"bind-{i}"] = {"type": "disk", "source": host_path, "path": target,
                                     **({"readonly": "true"} if readonly else {})}
-        for pub in svc.publish:
-            devices[f"publish-{pub.proto}-{pub.host_port}"] = {
-                "type": "proxy", "bind": "host", "listen": f"{pub.proto}:{pub.host_ip}:{pub.host_port}",
-                "connect": f"{pub.proto}:127.0.0.1:{pub.container_port}"}
+        devices.update(pub.device() for pub in svc.publish)  # validate.py allows it on one replica only
         cfg = {**config, m.REPLICA_KEY: str(n)}
         member = placement.member_for(svc, n, host.members)
         out.append(DesiredInstance(name, svc.image, cfg, devices, tuple(profiles), running=True,

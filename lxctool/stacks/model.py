@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lxctool.core.nics import Publish  # a service's host port: the same value as launch --publish
 from lxctool.core.spec import Limits
 
 STACK_KEY = "user.lxctool.stack"
@@ -86,16 +87,6 @@ class Provision:
     def is_empty(self) -> bool:
         """True when there is nothing to provision."""
         return not self.files and not self.commands
-
-
-@dataclass(frozen=True)
-class Publish:
-    """A host port forwarded into replica 1 (LXD proxy device)."""
-
-    host_ip: str
-    host_port: int
-    container_port: int
-    proto: str = "tcp"
 
 
 @dataclass(frozen=True)

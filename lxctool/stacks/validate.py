@@ -11,7 +11,7 @@ from lxctool.core.spec import NAME_ACCEPTED, valid_instance_name
 from lxctool.stacks import model as m
 from lxctool.stacks import placement
 from lxctool.stacks import templates
-from lxctool.net.attach import Publish, port_problem
+from lxctool.net.attach import port_problem
 from lxctool.net import network as netmod
 from lxctool.lxd.views import Instance
 
@@ -255,7 +255,7 @@ def check_host(stack: m.Stack, host: HostView, recipes: set[str], profile_files:
         for pub in svc.publish:
             if (pub.host_ip, pub.host_port, pub.proto) in own_ports:
                 continue  # bound by this stack's own proxy device
-            problem = port_problem(Publish(pub.host_ip, pub.host_port, pub.container_port, pub.proto))
+            problem = port_problem(pub)
             if problem:
                 errors.append(f"{label}.publish: {problem}")
     errors += placement.check(stack, host.members, host.where)
