@@ -157,20 +157,30 @@ class Instance:
 
 
 @dataclass(frozen=True)
-class Network:
-    """A network record (GET /1.0/networks/NAME)."""
+class _Shared:
+    """What network and profile records have alike: a name, config keys, the instances using it."""
 
     record: Mapping[str, Any]
 
     @property
     def name(self) -> str:
-        """The network's name."""
+        """Its name."""
         return str(self.record.get("name", ""))
 
     @property
     def config(self) -> Mapping[str, str]:
         """Its config keys."""
         return _map(self.record.get("config"))
+
+    @property
+    def used_by_instances(self) -> list[str]:
+        """Names of the instances using it."""
+        return used_by_split(self.record.get("used_by") or [])[0]
+
+
+@dataclass(frozen=True)
+class Network(_Shared):
+    """A network record (GET /1.0/networks/NAME)."""
 
     @property
     def status(self) -> str | None:
@@ -199,31 +209,14 @@ class Network:
         return ipaddress.IPv4Interface(cidr) if cidr and cidr not in ("none", "auto") else None
 
     @property
-    def used_by_instances(self) -> list[str]:
-        """Names of the instances using it."""
-        return used_by_split(self.record.get("used_by") or [])[0]
-
-    @property
     def used_by_profiles(self) -> list[str]:
         """Names of the profiles (and anything else not an instance) using it."""
         return used_by_split(self.record.get("used_by") or [])[1]
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(_Shared):
     """A profile record (GET /1.0/profiles/NAME)."""
-
-    record: Mapping[str, Any]
-
-    @property
-    def name(self) -> str:
-        """The profile's name."""
-        return str(self.record.get("name", ""))
-
-    @property
-    def config(self) -> Mapping[str, str]:
-        """Its config keys."""
-        return _map(self.record.get("config"))
 
     @property
     def devices(self) -> Mapping[str, Mapping[str, str]]:
@@ -234,11 +227,6 @@ class Profile:
     def description(self) -> str:
         """Its description."""
         return str(self.record.get("description") or "")
-
-    @property
-    def used_by_instances(self) -> list[str]:
-        """Names of the instances using it."""
-        return used_by_split(self.record.get("used_by") or [])[0]
 
 
 @dataclass(frozen=True)
