@@ -79,6 +79,17 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict[str
     return proc
 
 
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """Stop a process this test started, by its PID: SIGTERM, then SIGKILL after 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def verify_findings(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """`lxctool verify --format json` output as {limit: finding}."""
     import json

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from conftest import lxctool_bin, run_cli
+from conftest import lxctool_bin, run_cli, terminate
 
 pytestmark = pytest.mark.integration
 
@@ -66,13 +66,8 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         raise AssertionError("influxd did not answer /ping within 30 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def query(self, db: str, q: str) -> list[list[Any]]:
