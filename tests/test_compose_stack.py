@@ -132,17 +132,10 @@ def test_bind_mounts_need_the_flag_and_bad_files_change_nothing(tmp_path: Path, 
 def test_the_labs_compose_file_serves_the_wiki_behind_the_balancer(lxd: Any, run_prefix: str,
                                                                      tmp_path: Path) -> None:
     """examples/mediawiki/docker-compose.yml (the seed's file, reconstructed), under this run's name."""
-    import shutil
-
-    from conftest import REPO
-    from test_mediawiki_stack import UP_TIMEOUT, cleanup, wiki
+    from test_mediawiki_stack import UP_TIMEOUT, cleanup, example_copy, wiki
 
     stack = f"{run_prefix}-mwc"
-    shutil.copytree(REPO / "examples" / "mediawiki", tmp_path, dirs_exist_ok=True)
-    compose = tmp_path / "docker-compose.yml"
-    text = compose.read_text()
-    assert "\nname: mediawiki-compose\n" in text
-    compose.write_text(text.replace("\nname: mediawiki-compose\n", f"\nname: {stack}\n"))
+    compose = example_copy(tmp_path, "docker-compose.yml", "mediawiki-compose", stack)
     try:
         up = run_cli("up", "-f", str(compose), check=True, timeout=UP_TIMEOUT)
         for dropped in ("services.telegraf.volumes", "services.chronograf"):

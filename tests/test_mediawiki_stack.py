@@ -82,14 +82,20 @@ def cleanup(lxd: Any, stack: str, stack_file: Path) -> None:
     Path(f"/var/log/lxctool-monitor-{stack}.log").unlink(missing_ok=True)
 
 
+def example_copy(tmp_path: Path, filename: str, name: str, stack: str) -> Path:
+    """examples/mediawiki copied into tmp_path, FILENAME's `name: NAME` renamed to this run's STACK."""
+    shutil.copytree(REPO / "examples" / "mediawiki", tmp_path, dirs_exist_ok=True)
+    path = tmp_path / filename
+    text = path.read_text()
+    assert f"\nname: {name}\n" in text
+    path.write_text(text.replace(f"\nname: {name}\n", f"\nname: {stack}\n"))
+    return path
+
+
 @pytest.mark.integration
 def test_mediawiki_stack_end_to_end(lxd: Any, run_prefix: str, tmp_path: Path) -> None:
     stack = f"{run_prefix}-mw"
-    shutil.copytree(REPO / "examples" / "mediawiki", tmp_path, dirs_exist_ok=True)
-    stack_file = tmp_path / "stack.yaml"
-    text = stack_file.read_text()
-    assert "\nname: mediawiki\n" in text
-    stack_file.write_text(text.replace("\nname: mediawiki\n", f"\nname: {stack}\n"))
+    stack_file = example_copy(tmp_path, "stack.yaml", "mediawiki", stack)
     web = {f"{stack}-web-1", f"{stack}-web-2"}
     try:
         run_cli("up", "-f", str(stack_file), check=True, timeout=UP_TIMEOUT)
