@@ -142,7 +142,14 @@ def used_addresses(lxd: Lxd, network: str, instances: list[dict[str, Any]] | Non
     """Addresses in use on a network: leases, reservations and every NIC's fixed ipv4.address."""
     used = {lease["address"]: lease.get("hostname") or "a DHCP lease"
             for lease in lxd.network_leases(network) if lease.get("address")}
-    for record in instances if instances is not None else lxd.instances_full():
+    used.update(instance_addresses(network, instances if instances is not None else lxd.instances_full()))
+    return used
+
+
+def instance_addresses(network: str, instances: list[dict[str, Any]]) -> dict[str, str]:
+    """Address -> instance for these instance records on a network: fixed ipv4.address, then state."""
+    used: dict[str, str] = {}
+    for record in instances:
         inst = Instance(record)
         for dev in inst.nics().values():
             if dev.get("network") == network and dev.get("ipv4.address"):

@@ -15,7 +15,7 @@ from lxctool.lxd.cluster import members
 from lxctool.lxd.views import Instance
 from lxctool.stacks import model as m
 from lxctool.stacks.desired import FileProfile, HostBase
-from lxctool.stacks.validate import HostView, check_host
+from lxctool.stacks.host_check import HostView, check_host
 from lxctool.observe.state import isolation_missing
 from lxctool.images.recipes import find_recipe
 from lxctool.host.files import load_profile_file, profile_description
