@@ -100,11 +100,6 @@ def test_daemon_not_running_is_one_line_exit_1(tmp_path) -> None:
     assert "not answering" in proc.stderr and "start it" in proc.stderr
     doctor = run_cli("doctor", env={"LXCTOOL_SOCKET": str(tmp_path / "nope.socket")})
     assert doctor.returncode == 1 and "missing" in doctor.stdout
-    # exec could not run the command: 125 through the one error mapping, same one-line message
-    exe = run_cli("exec", "x", "--", "true", env={"LXCTOOL_SOCKET": str(tmp_path / "nope.socket")})
-    assert exe.returncode == 125 and "Traceback" not in exe.stderr
-    assert exe.stderr.splitlines() == [f"lxctool: error: LXD is not answering on {tmp_path / 'nope.socket'} "
-                                       "(No such file or directory)"]
 
 
 def test_unknown_format_is_a_usage_error() -> None:
