@@ -18,6 +18,7 @@ from lxctool.core.spec import Limits
 from lxctool.host.caps import HostCapabilities
 from lxctool.lxd.client import Lxd, ipv4_addresses
 from lxctool.lxd.views import Instance
+from lxctool.net.network import users
 from lxctool.observe.state import Want, observe
 from lxctool.report.progress import progress
 
@@ -124,8 +125,6 @@ def plan_delete_network(lxd: Lxd, name: str, force: bool = False) -> list[Op]:
     Refused before any change while a profile uses it; without force also while containers use it
     or when it, or a container on it, was not created by lxctool.
     """
-    from lxctool.net.network import users
-
     insts, profs = users(lxd, name)  # NotFound when there is no such network
     if profs:
         raise PreflightError(f"NAME: {name} is used by profile(s) {', '.join(profs)}; nothing changed; "
