@@ -8,6 +8,7 @@ lxctool could not run it).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from typing import Any, Callable
@@ -17,6 +18,7 @@ import click
 from lxctool import __version__
 from lxctool.core.errors import LxctoolError, SpecError
 from lxctool.report.progress import progress
+from lxctool.report.render import render
 
 FORMATS = ("table", "json", "csv")
 
@@ -80,6 +82,18 @@ def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def emit(text: str) -> None:
     """Data goes to stdout."""
     click.echo(text)
+
+
+def emit_ops(ops: list[Any], fmt: str) -> None:
+    """Print planned ops: one line each, or `--format json` a list of op objects."""
+    if fmt == "json":
+        emit(json.dumps([op.as_dict() for op in ops], indent=2))
+    elif fmt == "csv":
+        emit(render([{**op.as_dict(), "detail": op.describe()} for op in ops],
+                    ["kind", "target", "reason", "detail"], fmt))
+    else:
+        for op in ops:
+            emit(op.describe())
 
 
 def checked(errors: list[str], parse: Callable[..., Any], *args: Any) -> Any:

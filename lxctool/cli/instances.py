@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any, Callable
 
 import click
 
 from lxctool.cli import App
 from lxctool.cli import emit
+from lxctool.cli import emit_ops
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
 from lxctool.cli.params import CONTAINER, IMAGE, NETWORK, env_pairs, finite, profile_ref
@@ -143,18 +143,6 @@ def launch(app: App, name: str, image: str, profiles: tuple[str, ...], networks:
 
     quiet_signals()  # from the result line on, the container is the user's: a signal changes nothing
     emit(render([result], ["name", "state", "ipv4", "limits"], fmt, data=result))
-
-
-def emit_ops(ops: list[Any], fmt: str) -> None:
-    """Print planned ops: one line each, or `--format json` a list of op objects."""
-    if fmt == "json":
-        emit(json.dumps([op.as_dict() for op in ops], indent=2))
-    elif fmt == "csv":
-        emit(render([{**op.as_dict(), "detail": op.describe()} for op in ops],
-                    ["kind", "target", "reason", "detail"], fmt))
-    else:
-        for op in ops:
-            emit(op.describe())
 
 
 @click.command(name="list")

@@ -10,8 +10,8 @@ from lxctool.cli import App
 from lxctool.cli import emit
 from lxctool.cli import format_option
 from lxctool.cli import pass_app
+from lxctool.cli import emit_ops
 from lxctool.cli.params import NETWORK, finite
-from lxctool.cli.instances import emit_ops
 from lxctool.core.errors import CheckFailed, PreflightError
 from lxctool.report.progress import progress
 from lxctool.report.render import render
@@ -121,7 +121,6 @@ def delete(app: App, name: str, force: bool, dry_run: bool, fmt: str) -> None:
     unless --force, which removes their NIC on it (never moves it onto another network)."""
     from lxctool.apply.executor import apply  # lazy: 40-90 ms, not paid by --help
     from lxctool.apply.lifecycle import plan_delete_network  # lazy: 40-90 ms, not paid by --help
-    from lxctool.cli.instances import emit_ops
 
     ops = plan_delete_network(app.lxd, name, force)
     if dry_run:
