@@ -114,14 +114,20 @@ def _accept_stack_file(cmd: click.Command, handler: Callable[..., Any], argument
                                     callback=_read_options,
                                     help="A stack or compose file: NAME is then SERVICE or SERVICE/N."),
                        *compose_flags()]
+    name_param: click.Argument | None = None
+    name_check = None
     for param in cmd.params:
         if isinstance(param, click.Argument) and param.name == argument:
             param.required = False
+            # with -f, NAME is SERVICE[/N], not a container name: check it as one only without -f
+            name_param, name_check, param.callback = param, param.callback, None
 
     def callback(stack_file: Path | None = None, **kw: Any) -> Any:
         ctx = click.get_current_context()
         if stack_file is not None:
             return handler(ctx.find_object(App), stack_file, **kw)
+        if name_check is not None and name_param is not None and kw.get(argument):
+            name_check(ctx, name_param, kw[argument])
         if not kw.get(argument):  # one `lxctool: error: FIELD: ...` line, like every refusal (exit 2)
             label = next((p.metavar or argument.upper() for p in cmd.params
                           if isinstance(p, click.Argument) and p.name == argument), argument.upper())
