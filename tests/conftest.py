@@ -113,6 +113,19 @@ def lxd() -> Any:
     return client
 
 
+@pytest.fixture(autouse=True)
+def default_signal_dispositions() -> Iterator[None]:
+    """A CLI run in this process (CliRunner) ends by ignoring SIGINT/SIGTERM, as the real command
+    does before it exits; put pytest's own dispositions back, or every process a later test starts
+    would inherit the ignored signals (and outlive a SIGTERM in its teardown)."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def verify_results_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`verify` keeps its last results for the dashboard; tests keep theirs out of /var/lib/lxctool."""

@@ -91,7 +91,11 @@ def outside(lxd: Any, run_prefix: str) -> Iterator[str]:
     finally:
         if server is not None:
             os.kill(server.pid, signal.SIGTERM)
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:  # it must go whatever: the namespace is removed next
+                server.kill()
+                server.wait(10)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
 
