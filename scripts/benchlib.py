@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lxctool.lxd.client import ApiError, Lxd, ipv4_addresses, wait_until  # noqa: E402
+from lxctool.apply.handlers import stop_and_delete  # noqa: E402
 
 REQUESTS_RE = re.compile(r"^lxctool: lxd requests: (\d+)$", re.M)
 BENCHMARK_KEY = "user.lxd-benchmark"  # lxd-benchmark marks what it creates (and deletes only that)
@@ -209,12 +210,7 @@ class Bench:
         def one(name: str) -> None:
             lxd = Lxd(project=self.project)
             try:
-                inst = lxd.instance(name)
-                if inst is None:
-                    return
-                if inst.get("status") != "Stopped":
-                    lxd.set_state(name, "stop", force=True)
-                lxd.delete_instance(name)
+                stop_and_delete(lxd, name)
             finally:
                 lxd.close()
 

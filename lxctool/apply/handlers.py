@@ -91,7 +91,8 @@ def _create(ctx: Any, op: Op) -> None:
     ctx.on_failure(d.name, lambda exc: _remove_half_created(lxd, d.name, exc))
 
 
-def _stop_and_delete(lxd: Any, name: str) -> None:
+def stop_and_delete(lxd: Any, name: str) -> None:
+    """Stop (forcibly) and delete a container; a missing one is fine."""
     inst = lxd.instance(name)
     if inst is None:
         return
@@ -102,7 +103,7 @@ def _stop_and_delete(lxd: Any, name: str) -> None:
 
 def _recreate(ctx: Any, op: Op) -> None:
     progress(f"recreating {op.target}: {op.reason}")
-    _stop_and_delete(ctx.lxd, op.target)
+    stop_and_delete(ctx.lxd, op.target)
     _create(ctx, op)
 
 
@@ -139,7 +140,7 @@ def _state(action: str) -> Callable[[Any, Op], None]:
 def _delete(ctx: Any, op: Op) -> str:
     from lxctool.host import shaping  # lazy: ~8 ms (tc, desired); only host-side egress needs it
 
-    _stop_and_delete(ctx.lxd, op.target)
+    stop_and_delete(ctx.lxd, op.target)
     if ctx.lxd.is_local:  # a remote container's IFB (if any) is on the remote host
         shaping.clear(lxc_name(op.target, ctx.lxd.project), None)  # its IFB device
     return op.target
